@@ -1,0 +1,228 @@
+// The public API, written once for both entries. Each entry (index.js for browsers and workers,
+// node.js for Node) passes the function that instantiates the Embind module in its environment.
+import { MemreadError } from './errors.js';
+import {
+  requireDim, requireFinite, requireFloat32Array, requireMultipleOf, requireTemperature,
+} from './validate.js';
+
+// The smallest module using a SIMD128 instruction (i8x16.splat + v128 result): WebAssembly.validate
+// says whether this engine has WebAssembly SIMD, without compiling our module to find out.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+  10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+export function hasWasmSimd() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+/**
+ * @param {(options: {locateFile?: Function, wasmBinary?: ArrayBuffer|Uint8Array}) => Promise<object>} instantiate
+ */
+export function makeApi(instantiate) {
+  let core = null;        // the Embind module, once loaded
+  let loading = null;     // the Promise of the first successful init()
+
+  async function load(options) {
+    if (!hasWasmSimd()) {
+      throw new MemreadError('NO_WASM_SIMD',
+        'this JavaScript engine has no WebAssembly SIMD; memread needs Chrome 91+, Firefox 89+, Safari 16.4+ or Node 16.4+');
+    }
+    try {
+      core = await instantiate(options);
+    } catch (cause) {
+      throw new MemreadError('WASM_LOAD_FAILED',
+        `could not load memread's WebAssembly module: ${cause?.message ?? cause}`, { cause });
+    }
+  }
+
+  /**
+   * Loads the wasm module once. Later calls return the same promise; a failed load may be retried.
+   * @param {{locateFile?: (path: string, prefix: string) => string, wasmBinary?: ArrayBuffer|Uint8Array}} [options]
+   */
+  function init(options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new MemreadError('BAD_OPTION', 'init options must be an object');
+    }
+    if (!loading) {
+      loading = load(options).catch((error) => {
+        loading = null;
+        throw error;
+      });
+    }
+    return loading;
+  }
+
+  function requireCore() {
+    if (!core) {
+      throw new MemreadError('NOT_INITIALIZED', 'memread is not initialised: await init() first');
+    }
+    return core;
+  }
+
+  function kernelNames() {
+    const module = requireCore();
+    const names = [];
+    for (let i = 0; i < module.kernelSetCount(); i++) names.push(module.kernelSetName(i));
+    return names;
+  }
+
+  /** What this build runs on: the SIMD backend and the kernel variants it carries. */
+  function backendInfo() {
+    const module = requireCore();
+    return { simd: module.simdBackend(), kernels: kernelNames(), defaultKernel: 'wasmsimd' };
+  }
+
+  // Grows-only scratch in wasm memory for the queries and results of reads.
+  class IoBuffer {
+    constructor(module) {
+      this.module = module;
+      this.offset = 0;
+      this.floats = 0;
+    }
+    reserve(floats) {
+      if (floats > this.floats) {
+        this.release();
+        const offset = this.module._malloc(floats * 4);
+        if (!offset) {
+          throw new MemreadError('OUT_OF_MEMORY', `out of wasm memory for ${floats} floats of queries and results`);
+        }
+        this.offset = offset;
+        this.floats = floats;
+      }
+      return this.offset;
+    }
+    release() {
+      if (this.offset) this.module._free(this.offset);
+      this.offset = 0;
+      this.floats = 0;
+    }
+  }
+
+  /**
+   * A memory (K, V) resident in wasm memory: keys re-laid for the SIMD kernels once, so a read
+   * copies only the queries in and the result out. Call dispose() when done.
+   */
+  class MemBank {
+    #bank = null;
+    #io = null;
+    #dim = 0;
+    #slots = 0;
+
+    /**
+     * @param {Float32Array} keys n×dim, row-major
+     * @param {Float32Array} values n×dim, row-major
+     * @param {{dim: number, kernel?: string}} options
+     */
+    constructor(keys, values, options) {
+      const module = requireCore();
+      if (options === null || typeof options !== 'object') {
+        throw new MemreadError('BAD_OPTION', 'new MemBank(keys, values, {dim}) needs an options object with dim');
+      }
+      const { dim, kernel = 'wasmsimd' } = options;
+      requireFloat32Array(keys, 'keys');
+      requireFloat32Array(values, 'values');
+      requireDim(dim);
+      requireMultipleOf(keys, dim, 'keys');
+      if (values.length !== keys.length) {
+        throw new MemreadError('SHAPE_MISMATCH',
+          `values has ${values.length} floats but keys has ${keys.length}: each slot needs one key and one value of dim ${dim}`);
+      }
+      if (!kernelNames().includes(kernel)) {
+        throw new MemreadError('BAD_OPTION', `kernel must be one of ${kernelNames().join(', ')}, got ${kernel}`);
+      }
+      requireFinite(keys, 'keys');
+      requireFinite(values, 'values');
+
+      const slots = keys.length / dim;
+      const bank = new module.PackedBank(kernel);
+      const error = bank.reserve(slots, dim, dim);
+      if (error) {
+        bank.delete();
+        throw new MemreadError('OUT_OF_MEMORY', error);
+      }
+      // Write K and V straight into the bank's memory; read HEAPF32 afresh, after the allocation.
+      module.HEAPF32.set(keys, bank.keyRowsOffset() >>> 2);
+      module.HEAPF32.set(values, bank.valueRowsOffset() >>> 2);
+      bank.pack();
+
+      this.#bank = bank;
+      this.#io = new IoBuffer(module);
+      this.#dim = dim;
+      this.#slots = slots;
+    }
+
+    /** Key (and value) dimension. */
+    get dim() { return this.#dim; }
+    /** Number of slots n. */
+    get slots() { return this.#slots; }
+
+    /**
+     * softmax(q·Kᵀ/temp)·V for each of the rows of q.
+     * @param {Float32Array} q B×dim
+     * @param {number} temp finite, > 0
+     * @param {Float32Array} [out] B×dim, reused when given
+     * @returns {Float32Array} B×dim
+     */
+    read(q, temp, out) {
+      if (!this.#bank) throw new MemreadError('DISPOSED', 'this MemBank was disposed; create a new one');
+      const dim = this.#dim;
+      requireFloat32Array(q, 'q');
+      if (q.length === 0) throw new MemreadError('BAD_SHAPE', 'q is empty: it needs at least one row of dim ' + dim);
+      requireMultipleOf(q, dim, 'q');
+      requireTemperature(temp);
+      requireFinite(q, 'q');
+      const rows = q.length / dim;
+      if (out === undefined) {
+        out = new Float32Array(rows * dim);
+      } else {
+        requireFloat32Array(out, 'out');
+        if (out.length !== rows * dim) {
+          throw new MemreadError('SHAPE_MISMATCH', `out has ${out.length} floats but the read of ${rows} rows writes ${rows * dim}`);
+        }
+      }
+      const module = this.#io.module;
+      const ioOffset = this.#io.reserve(2 * rows * dim);
+      const qOffset = ioOffset, outOffset = ioOffset + rows * dim * 4;
+      const heap = module.HEAPF32;  // afresh: an allocation may have grown (and replaced) memory
+      heap.set(q, qOffset >>> 2);
+      this.#bank.read(qOffset, rows, temp, outOffset, 0);
+      out.set(heap.subarray(outOffset >>> 2, (outOffset >>> 2) + rows * dim));
+      return out;
+    }
+
+    /** Frees the wasm memory. Further reads throw a MemreadError with code DISPOSED. */
+    dispose() {
+      if (!this.#bank) return;
+      this.#bank.delete();
+      this.#io.release();
+      this.#bank = null;
+    }
+  }
+
+  /**
+   * The bare primitive: softmax(q·Kᵀ/temp)·V with K and V copied in for this one call.
+   * For repeated reads of one memory, keep a MemBank instead.
+   * @param {Float32Array} q B×dim (dim defaults to q.length: one row)
+   * @param {Float32Array} keys n×dim
+   * @param {Float32Array} values n×dim
+   * @param {number} temp finite, > 0
+   * @param {{dim?: number, out?: Float32Array}} [options]
+   */
+  function memRead(q, keys, values, temp, options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new MemreadError('BAD_OPTION', 'memRead options must be an object');
+    }
+    requireFloat32Array(q, 'q');
+    const { dim = q.length, out } = options;
+    requireDim(dim);
+    requireMultipleOf(q, dim, 'q');
+    requireTemperature(temp);
+    const bank = new MemBank(keys, values, { dim });
+    try {
+      return bank.read(q, temp, out);
+    } finally {
+      bank.dispose();
+    }
+  }
+
+  return { init, backendInfo, MemBank, memRead, MemreadError };
+}

@@ -1,0 +1,19 @@
+// memread for Node: the same API as index.js. The glue has no Node code (RECIPE §3), so this
+// entry reads the wasm bytes from the package itself and passes them as wasmBinary.
+import { readFile } from 'node:fs/promises';
+
+import createMemreadCore from '../../dist/memread-core.mjs';
+import { makeApi } from './api.js';
+
+const api = makeApi(async (options) => {
+  const moduleOptions = { ...options };
+  if (!moduleOptions.wasmBinary) {
+    const url = new URL('../../dist/memread-core.wasm', import.meta.url);
+    moduleOptions.wasmBinary = await readFile(url);
+  }
+  return createMemreadCore(moduleOptions);
+});
+
+export const { init, backendInfo, MemBank, memRead } = api;
+export { MemreadError } from './errors.js';
+export { hasWasmSimd } from './api.js';

@@ -1,0 +1,51 @@
+// Argument checks shared by the public API. Every bad argument stops here, with a MemreadError
+// naming the argument and the problem, before anything reaches the wasm kernels.
+import { MemreadError } from './errors.js';
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an Array';
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  return typeof value === 'object' ? `a ${value.constructor?.name ?? 'object'}` : `the ${typeof value} ${String(value)}`;
+}
+
+export function requireFloat32Array(value, name) {
+  if (!(value instanceof Float32Array)) {
+    throw new MemreadError('BAD_TYPE', `${name} must be a Float32Array, got ${describe(value)}`);
+  }
+}
+
+export function requireDim(dim, name = 'dim') {
+  if (!Number.isSafeInteger(dim) || dim <= 0) {
+    throw new MemreadError('BAD_OPTION', `${name} must be a positive integer, got ${describe(dim)}`);
+  }
+}
+
+export function requireMultipleOf(array, dim, name) {
+  if (array.length % dim !== 0) {
+    throw new MemreadError('BAD_SHAPE',
+      `${name} has ${array.length} floats, which is not a whole number of rows of dim ${dim}`);
+  }
+}
+
+export function requireTemperature(temp, name = 'temp') {
+  if (typeof temp !== 'number' || !Number.isFinite(temp) || !(temp > 0)) {
+    throw new MemreadError('BAD_TEMPERATURE',
+      `${name} must be a finite number > 0, got ${describe(temp)}`);
+  }
+  // A positive double can still round to 0 or Infinity as a float32.
+  const asFloat = Math.fround(temp);
+  if (!(asFloat > 0) || !Number.isFinite(asFloat)) {
+    throw new MemreadError('BAD_TEMPERATURE', `${name} ${temp} is outside the float32 range`);
+  }
+}
+
+export function requireFinite(array, name) {
+  for (let i = 0; i < array.length; i++) {
+    const x = array[i];
+    // x - x is 0 for finite x and NaN for ±Infinity and NaN.
+    if (x - x !== 0) {
+      throw new MemreadError('NON_FINITE', `${name}[${i}] is ${x}; every value must be finite`);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+// The one operation of memread, as kernels:  mem(q, K, V, τ) = softmax(q·Kᵀ / τ) · V
+//
+// Dimension letters, used in every shape comment of src/kernels:
+//   n  slots (keys) in the memory          d   key (and query) dimension
+//   dv value dimension                     b   query rows in a batch
+//
+// Contract shared by every variant (scalar, wasmsimd, ...):
+//   - softmax subtracts the row maximum before exponentiating, so scores of any finite magnitude
+//     give finite weights; a score that overflows float becomes ±FLT_MAX;
+//   - temp is finite and > 0 (callers check it; kernels do not);
+//   - a read of an empty memory (n = 0, or a causal row with no previous rows) writes zeros;
+//   - finite inputs whose dot products stay within float range never give NaN or Inf.
+// The bank kernels read K and V in the panel layout of pack_panels (below); the causal kernel reads
+// its context row-major, because the context grows one row at a time.
+#pragma once
+
+#include <cstddef>
+
+namespace memread {
+
+// ---- The panel layout ---------------------------------------------------------------------------
+// A bank is re-laid once, when it is loaded, so that the kernels' inner loops read memory in order
+// and one 128-bit load holds 4 useful lanes:
+//   - the rows of a matrix M(rows×cols) are padded with zero rows to a multiple of 4 and cut into
+//     panels of kPanelWidth rows (the last panel may be narrower: 4, 8, ... kPanelWidth−4 rows);
+//   - each panel is stored column by column: column c of the panel is its rows' c-th entries,
+//     side by side. With p = r / kPanelWidth and w the width of panel p:
+//         packed[p·kPanelWidth·cols + c·w + (r − p·kPanelWidth)] = M[r][c]
+// Keys are packed as M = K (n×d): one load is dimension k of 4 keys, and the scores of a panel's
+// keys accumulate in kPanelWidth/4 vectors with no horizontal sum. Values are packed as M = Vᵀ
+// (dv×n): one load is 4 value columns of slot j, so the weighted sum of values is the same loop.
+// 24 rows (6 vectors) is as many accumulators as V8 keeps in registers next to their operands,
+// and enough of them to hide the latency of the adds.
+constexpr size_t kPanelWidth = 24;
+
+constexpr size_t padded_rows(size_t rows) { return (rows + 3) / 4 * 4; }
+// Width of panel `panel` of a matrix with `rows` rows.
+constexpr size_t panel_width(size_t rows, size_t panel) {
+  return padded_rows(rows) - panel * kPanelWidth < kPanelWidth ? padded_rows(rows) - panel * kPanelWidth
+                                                                : kPanelWidth;
+}
+// Floats of a packed matrix: padded_rows(rows)·cols.
+constexpr size_t packed_floats(size_t rows, size_t cols) { return padded_rows(rows) * cols; }
+
+// Packs M(rows×cols), where M[r][c] = source[r·row_step + c·col_step]:
+//   keys:   pack_panels(K, n, d, d, 1, packed)        values: pack_panels(V, dv, n, 1, dv, packed)
+void pack_panels(const float* source, size_t rows, size_t cols, size_t row_step, size_t col_step,
+                 float* packed);
+
+// ---- Kernel signatures ----------------------------------------------------------------------------
+
+struct MemoryShape {
+  size_t n;   // slots
+  size_t d;   // key dimension
+  size_t dv;  // value dimension
+};
+
+// Batches are read kBatchRowTile query rows at a time.
+constexpr size_t kBatchRowTile = 4;
+// Scratch floats a bank read needs: a row tile of scores, and one padded row of output.
+constexpr size_t read_scratch_floats(MemoryShape shape) {
+  return kBatchRowTile * padded_rows(shape.n) + padded_rows(shape.dv);
+}
+
+// Read one query.
+//   q(d), packed_keys(pack of K: n×d), packed_values(pack of Vᵀ: dv×n) → out(dv)
+//   weights(n): the softmax weights, written when non-null (for tracing).
+//   scratch: read_scratch_floats(shape) floats.
+using ReadOneFn = void (*)(const float* q, const float* packed_keys, const float* packed_values,
+                           MemoryShape shape, float temp, float* out, float* weights,
+                           float* scratch);
+
+// Read a batch of queries against one memory.
+//   queries(b×d), packed_keys, packed_values as above → out(b×dv)
+//   scratch: read_scratch_floats(shape) floats.
+using ReadBatchFn = void (*)(const float* queries, size_t b, const float* packed_keys,
+                             const float* packed_values, MemoryShape shape, float temp, float* out,
+                             float* scratch);
+
+// Causal read of a context: the query at position p reads the context rows j < p.
+//   queries(rows×d) are positions first .. first+rows-1;
+//   keys(ctx×d), values(ctx×dv) row-major, ctx = first + rows (rows at or after p are not read);
+//   score(p, j) = queries[p - first]·keys[j] / temp + bias[p - j - 1]   (bias(first+rows-1) or null)
+//   → out(rows×dv); a position with no previous rows (p = 0) gets zeros.
+//   scratch: first + rows floats.
+using ReadCausalFn = void (*)(const float* queries, size_t first, size_t rows, const float* keys,
+                              const float* values, size_t d, size_t dv, const float* bias,
+                              float temp, float* out, float* scratch);
+
+// One variant of every kernel. The variants are listed once, in variants.inc.
+struct KernelSet {
+  const char* name;
+  ReadOneFn read_one;
+  ReadBatchFn read_batch;
+  ReadCausalFn read_causal;
+};
+
+#define MEMREAD_KERNEL_VARIANT(variant) extern const KernelSet kernels_##variant;
+#include "variants.inc"
+#undef MEMREAD_KERNEL_VARIANT
+
+// Every variant, in the order of variants.inc.
+size_t kernel_set_count();
+const KernelSet& kernel_set(size_t index);
+// The variant named `name`, or nullptr.
+const KernelSet* find_kernel_set(const char* name);
+// The variant shipped: the fastest one this build has.
+const KernelSet& default_kernel_set();
+// "wasm_simd128" under Emscripten with -msimd128, "simde" natively.
+const char* simd_backend();
+
+}  // namespace memread

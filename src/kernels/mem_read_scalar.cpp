@@ -1,0 +1,108 @@
+// The scalar variant: the readable reference of every kernel, kept forever. One float at a time,
+// compiled without auto-vectorization (see CMakeLists.txt) so it stays the scalar baseline.
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "mem_read.h"
+
+namespace memread {
+namespace {
+
+// Row r of a packed matrix with `cols` columns: where its first entry is, and the step between
+// its consecutive entries (the width of its panel).
+struct PackedRow {
+  const float* first;
+  size_t step;
+};
+inline PackedRow packed_row(const float* packed, size_t rows, size_t cols, size_t r) {
+  const size_t panel = r / kPanelWidth;
+  return {packed + panel * kPanelWidth * cols + (r - panel * kPanelWidth), panel_width(rows, panel)};
+}
+
+// x · (row r of a packed matrix)
+inline float dot_packed_row(const float* x, const float* packed, size_t rows, size_t cols, size_t r) {
+  const PackedRow row = packed_row(packed, rows, cols, r);
+  float dot = 0.0f;
+  for (size_t c = 0; c < cols; ++c) dot += x[c] * row.first[c * row.step];
+  return dot;
+}
+
+// A score that overflowed to ±inf becomes ±FLT_MAX, so that score − max stays a number.
+inline float clamp_to_finite(float score) {
+  return score > FLT_MAX ? FLT_MAX : (score < -FLT_MAX ? -FLT_MAX : score);
+}
+
+// scores(n) → weights(n) in place: softmax(scores), max-subtracted. Scores already include 1/temp.
+void softmax_in_place(float* scores, size_t n) {
+  if (n == 0) return;
+  float max_score = scores[0];
+  for (size_t j = 0; j < n; ++j) {
+    if (scores[j] > max_score) max_score = scores[j];
+  }
+  float sum = 0.0f;
+  for (size_t j = 0; j < n; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    sum += scores[j];
+  }
+  // sum ≥ 1: the maximum contributes exp(0).
+  const float inv_sum = 1.0f / sum;
+  for (size_t j = 0; j < n; ++j) scores[j] *= inv_sum;
+}
+
+void read_one(const float* q, const float* packed_keys, const float* packed_values,
+              MemoryShape shape, float temp, float* out, float* weights, float* scratch) {
+  const size_t n = shape.n, d = shape.d, dv = shape.dv;
+  float* w = scratch;  // n
+
+  // 1. scores: w[j] = q · K[j] / temp
+  const float inv_temp = 1.0f / temp;
+  for (size_t j = 0; j < n; ++j) w[j] = clamp_to_finite(dot_packed_row(q, packed_keys, n, d, j) * inv_temp);
+  // 2. weights: softmax(scores)
+  softmax_in_place(w, n);
+  // 3. out[c] = Σ_j w[j]·V[j][c] = w · (row c of Vᵀ)
+  for (size_t c = 0; c < dv; ++c) out[c] = dot_packed_row(w, packed_values, dv, n, c);
+  if (weights != nullptr) std::memcpy(weights, w, n * sizeof(float));
+}
+
+void read_batch(const float* queries, size_t b, const float* packed_keys,
+                const float* packed_values, MemoryShape shape, float temp, float* out,
+                float* scratch) {
+  // The reference reads one row at a time; blocking is the SIMD variant's business.
+  for (size_t r = 0; r < b; ++r) {
+    read_one(queries + r * shape.d, packed_keys, packed_values, shape, temp, out + r * shape.dv,
+             nullptr, scratch);
+  }
+}
+
+void read_causal(const float* queries, size_t first, size_t rows, const float* keys,
+                 const float* values, size_t d, size_t dv, const float* bias, float temp,
+                 float* out, float* scratch) {
+  const float inv_temp = 1.0f / temp;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t p = first + r;  // the position this row reads for: it sees rows 0 .. p-1
+    const float* q = queries + r * d;
+    float* w = scratch;  // p
+
+    // 1. scores: q · C[j] / temp + bias(p - j)
+    for (size_t j = 0; j < p; ++j) {
+      float dot = 0.0f;
+      for (size_t k = 0; k < d; ++k) dot += q[k] * keys[j * d + k];
+      w[j] = clamp_to_finite(dot * inv_temp + (bias != nullptr ? bias[p - j - 1] : 0.0f));
+    }
+    // 2. weights
+    softmax_in_place(w, p);
+    // 3. out = w · C   (zeros when p = 0)
+    float* o = out + r * dv;
+    for (size_t c = 0; c < dv; ++c) o[c] = 0.0f;
+    for (size_t j = 0; j < p; ++j) {
+      for (size_t c = 0; c < dv; ++c) o[c] += w[j] * values[j * dv + c];
+    }
+  }
+}
+
+}  // namespace
+
+const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal};
+
+}  // namespace memread

@@ -1,0 +1,367 @@
+// The wasmsimd variant: WebAssembly SIMD128 (natively through SIMDe), 4 floats per vector.
+// Same signatures and contract as the scalar reference (mem_read_scalar.cpp); see mem_read.h.
+//
+// A read is two matrix products around a softmax, and both products run the same code thanks to
+// the panel layout (K packed as is, V packed transposed):
+//   one query    scores = K·q and out = Vᵀ·e are both "packed matrix times vector":
+//                panel_times_vector keeps a panel's 6 vectors of sums in registers, one
+//                broadcast of x[c] feeding 6 multiply-adds, with no horizontal sums.
+//   a batch      tiles of 4 query rows × 8 panel rows (tile_4x8): each loaded panel vector
+//                serves 4 rows and each broadcast query entry 2 vectors, like a matrix multiply.
+//   softmax      a vector exp (range reduction + degree-5 polynomial) instead of expf per key;
+//                the normalisation 1/Σ is folded into the store of the output.
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "mem_read.h"
+#include "simd128.h"
+
+namespace memread {
+namespace {
+
+// ---- Vector helpers ---------------------------------------------------------------------------
+
+inline v128_t splat_load(const float* p) { return wasm_v128_load32_splat(p); }
+inline v128_t load(const float* p) { return wasm_v128_load(p); }
+inline void store(float* p, v128_t v) { wasm_v128_store(p, v); }
+inline v128_t zeros() { return wasm_f32x4_splat(0.0f); }
+inline v128_t madd(v128_t acc, v128_t a, v128_t b) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
+}
+
+inline float horizontal_sum(v128_t v) {
+  v128_t pairs = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  return wasm_f32x4_extract_lane(pairs, 0) + wasm_f32x4_extract_lane(pairs, 1);
+}
+
+inline float horizontal_max(v128_t v) {
+  v128_t pairs = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  const float a = wasm_f32x4_extract_lane(pairs, 0), b = wasm_f32x4_extract_lane(pairs, 1);
+  return a > b ? a : b;
+}
+
+// (Σ a0, Σ a1, Σ a2, Σ a3): four horizontal sums at once, by transposing.
+inline v128_t horizontal_sums4(v128_t a0, v128_t a1, v128_t a2, v128_t a3) {
+  v128_t s01 = wasm_f32x4_add(wasm_i32x4_shuffle(a0, a1, 0, 4, 1, 5),
+                              wasm_i32x4_shuffle(a0, a1, 2, 6, 3, 7));
+  v128_t s23 = wasm_f32x4_add(wasm_i32x4_shuffle(a2, a3, 0, 4, 1, 5),
+                              wasm_i32x4_shuffle(a2, a3, 2, 6, 3, 7));
+  return wasm_f32x4_add(wasm_i32x4_shuffle(s01, s23, 0, 1, 4, 5),
+                        wasm_i32x4_shuffle(s01, s23, 2, 3, 6, 7));
+}
+
+// A value that overflowed to ±inf becomes ±FLT_MAX, so that score − max stays a number.
+inline v128_t clamp_to_finite(v128_t v) {
+  return wasm_f32x4_pmin(wasm_f32x4_pmax(v, wasm_f32x4_splat(-FLT_MAX)), wasm_f32x4_splat(FLT_MAX));
+}
+
+// e^x for x ≤ 0, within 2 ulp; x below -87.33 (where e^x leaves the normal floats) gives 0.
+// Range reduction x = n·ln2 + t with |t| ≤ ln2/2 (ln2 split in two for accuracy), then a degree-5
+// polynomial for e^t and 2^n built in the exponent bits. The rounding to n uses the "magic bias"
+// trick: adding 1.5·2^23 (+127, the exponent bias) leaves round(x·log2e)+127 in the low mantissa.
+inline v128_t exp_nonpositive(v128_t x) {
+  const v128_t log2e = wasm_f32x4_splat(0x1.715476p+0f);
+  const v128_t magic_bias = wasm_f32x4_splat(0x1.8000FEp23f);
+  const v128_t minus_ln2_hi = wasm_f32x4_splat(-0x1.62E400p-1f);
+  const v128_t minus_ln2_lo = wasm_f32x4_splat(-0x1.7F7D1Cp-20f);
+  const v128_t c5 = wasm_f32x4_splat(0x1.0F9F9Cp-7f);
+  const v128_t c4 = wasm_f32x4_splat(0x1.573A1Ap-5f);
+  const v128_t c3 = wasm_f32x4_splat(0x1.555A80p-3f);
+  const v128_t c2 = wasm_f32x4_splat(0x1.FFFDC6p-2f);
+  const v128_t c1 = wasm_f32x4_splat(0x1.FFFFF6p-1f);
+  const v128_t cutoff = wasm_f32x4_splat(-0x1.5D589Ep6f);  // -87.33655: e^x < 2^-126 below
+
+  v128_t n = madd(magic_bias, x, log2e);
+  const v128_t two_to_n = wasm_i32x4_shl(n, 23);
+  n = wasm_f32x4_sub(n, magic_bias);
+  v128_t t = madd(x, n, minus_ln2_hi);
+  t = madd(t, n, minus_ln2_lo);
+
+  v128_t p = madd(c4, c5, t);
+  p = madd(c3, p, t);
+  p = madd(c2, p, t);
+  p = madd(c1, p, t);
+  t = wasm_f32x4_mul(t, two_to_n);
+  const v128_t result = madd(two_to_n, t, p);  // 2^n · (1 + t·p(t))
+  return wasm_v128_andnot(result, wasm_f32x4_lt(x, cutoff));
+}
+
+// ---- Softmax, unnormalised ----------------------------------------------------------------------
+
+// s(n) ← e^(s − max s), returning Σ s (≥ 1: the maximum contributes e^0). Callers scale by 1/Σ
+// where they store their result, which saves a pass over s.
+float exp_and_sum(float* s, size_t n) {
+  if (n == 0) return 0.0f;
+  const size_t n4 = n / 4 * 4;
+
+  // 1. the maximum
+  v128_t vmax = wasm_f32x4_splat(s[0]);
+  for (size_t j = 0; j < n4; j += 4) vmax = wasm_f32x4_pmax(vmax, load(s + j));
+  float max_score = horizontal_max(vmax);
+  for (size_t j = n4; j < n; ++j) max_score = s[j] > max_score ? s[j] : max_score;
+  const v128_t vmax_score = wasm_f32x4_splat(max_score);
+
+  // 2. e^(s − max) and its sum, two vectors at a time so consecutive adds overlap
+  v128_t sum0 = zeros(), sum1 = zeros();
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const v128_t e0 = exp_nonpositive(wasm_f32x4_sub(load(s + j), vmax_score));
+    const v128_t e1 = exp_nonpositive(wasm_f32x4_sub(load(s + j + 4), vmax_score));
+    store(s + j, e0);
+    store(s + j + 4, e1);
+    sum0 = wasm_f32x4_add(sum0, e0);
+    sum1 = wasm_f32x4_add(sum1, e1);
+  }
+  for (; j < n4; j += 4) {
+    const v128_t e = exp_nonpositive(wasm_f32x4_sub(load(s + j), vmax_score));
+    store(s + j, e);
+    sum0 = wasm_f32x4_add(sum0, e);
+  }
+  if (j < n) {
+    // The last 1-3 scores, through the same polynomial; missing lanes are -inf and give 0.
+    float tail[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    std::memcpy(tail, s + j, (n - j) * sizeof(float));
+    const v128_t e = exp_nonpositive(wasm_f32x4_sub(load(tail), vmax_score));
+    store(tail, e);
+    std::memcpy(s + j, tail, (n - j) * sizeof(float));
+    sum0 = wasm_f32x4_add(sum0, e);
+  }
+  return horizontal_sum(wasm_f32x4_add(sum0, sum1));
+}
+
+// ---- Packed matrix × vector (one query) ---------------------------------------------------------
+
+// out(4·VECS) = clamp(scale · panel·x) for one panel of width 4·VECS: cols columns, x(cols).
+template <size_t VECS>
+inline void panel_times_vector(const float* x, const float* panel, size_t cols, v128_t scale,
+                               float* out) {
+  v128_t acc[VECS];
+  for (size_t i = 0; i < VECS; ++i) acc[i] = zeros();
+  for (size_t c = 0; c < cols; ++c, panel += 4 * VECS) {
+    const v128_t xc = splat_load(x + c);  // x[c] in every lane
+    for (size_t i = 0; i < VECS; ++i) acc[i] = madd(acc[i], xc, load(panel + 4 * i));
+  }
+  for (size_t i = 0; i < VECS; ++i) store(out + 4 * i, clamp_to_finite(wasm_f32x4_mul(acc[i], scale)));
+}
+
+// out(padded_rows(rows)) = clamp(scale · M·x) for M(rows×cols) packed, x(cols).
+void packed_times_vector(const float* x, const float* packed, size_t rows, size_t cols,
+                         float scale, float* out) {
+  const v128_t vscale = wasm_f32x4_splat(scale);
+  const size_t padded = padded_rows(rows);
+  for (size_t first = 0, panel = 0; first < padded; first += kPanelWidth, ++panel) {
+    const float* p = packed + first * cols;
+    switch (panel_width(rows, panel) / 4) {
+      case 6: panel_times_vector<6>(x, p, cols, vscale, out + first); break;
+      case 5: panel_times_vector<5>(x, p, cols, vscale, out + first); break;
+      case 4: panel_times_vector<4>(x, p, cols, vscale, out + first); break;
+      case 3: panel_times_vector<3>(x, p, cols, vscale, out + first); break;
+      case 2: panel_times_vector<2>(x, p, cols, vscale, out + first); break;
+      default: panel_times_vector<1>(x, p, cols, vscale, out + first); break;
+    }
+  }
+  static_assert(kPanelWidth == 24, "the switch above covers panel widths 4..24");
+}
+
+void read_one(const float* q, const float* packed_keys, const float* packed_values,
+              MemoryShape shape, float temp, float* out, float* weights, float* scratch) {
+  const size_t n = shape.n, d = shape.d, dv = shape.dv;
+  float* e = scratch;                                           // padded_rows(n)
+  float* out_padded = scratch + kBatchRowTile * padded_rows(n);  // padded_rows(dv)
+
+  // 1. scores e = K·q / temp
+  packed_times_vector(q, packed_keys, n, d, 1.0f / temp, e);
+  // 2. e = exp(scores − max), Σ e   (the padding rows past n are never read)
+  const float sum = exp_and_sum(e, n);
+  const float inv_sum = n > 0 ? 1.0f / sum : 0.0f;
+  // 3. out = Vᵀ·e / Σ e   (zeros when n = 0)
+  packed_times_vector(e, packed_values, dv, n, inv_sum, out_padded);
+  std::memcpy(out, out_padded, dv * sizeof(float));
+  if (weights != nullptr) {
+    for (size_t j = 0; j < n; ++j) weights[j] = e[j] * inv_sum;
+  }
+}
+
+// ---- Tiles of 4 rows (a batch) --------------------------------------------------------------------
+
+// acc[r][i] = Σ_c a[r][c] · cols[c·step + 4i .. +4]  for 4 rows of A (depth each) and VECS
+// vectors of a panel's columns (step = panel width): the matrix-multiply micro-kernel of both
+// halves of a batch read.
+template <size_t VECS>
+inline void tile_4xv(const float* const a[4], const float* cols, size_t step, size_t depth,
+                     v128_t acc[4][VECS]) {
+  for (size_t r = 0; r < 4; ++r)
+    for (size_t i = 0; i < VECS; ++i) acc[r][i] = zeros();
+  for (size_t c = 0; c < depth; ++c, cols += step) {
+    v128_t column[VECS];
+    for (size_t i = 0; i < VECS; ++i) column[i] = load(cols + 4 * i);
+    for (size_t r = 0; r < 4; ++r) {
+      const v128_t ar = splat_load(a[r] + c);
+      for (size_t i = 0; i < VECS; ++i) acc[r][i] = madd(acc[r][i], ar, column[i]);
+    }
+  }
+}
+
+// dst[r][0 .. valid) = clamp(scale[r] · acc[r]) for 4 destination rows.
+template <size_t VECS>
+inline void store_tile(v128_t acc[4][VECS], const float scale[4], float* const dst[4], size_t valid) {
+  for (size_t r = 0; r < 4; ++r) {
+    const v128_t s = wasm_f32x4_splat(scale[r]);
+    if (valid >= 4 * VECS) {
+      for (size_t i = 0; i < VECS; ++i) store(dst[r] + 4 * i, clamp_to_finite(wasm_f32x4_mul(acc[r][i], s)));
+    } else {
+      float tmp[4 * VECS];  // the output ends inside this tile: store what exists
+      for (size_t i = 0; i < VECS; ++i) store(tmp + 4 * i, clamp_to_finite(wasm_f32x4_mul(acc[r][i], s)));
+      std::memcpy(dst[r], tmp, valid * sizeof(float));
+    }
+  }
+}
+
+// D rows (4, width out_cols each) = clamp(scale[r] · A rows · Mᵀ) for M(rows×depth) packed:
+// the 4×8 (or 4×4 at a panel's end) tiles of a packed matrix product.
+void tile_times_packed(const float* const a[4], const float* packed, size_t rows, size_t depth,
+                       const float scale[4], float* const dst[4], size_t out_cols) {
+  const size_t padded = padded_rows(rows);
+  for (size_t first = 0, panel = 0; first < padded; first += kPanelWidth, ++panel) {
+    const size_t width = panel_width(rows, panel);
+    const float* p = packed + first * depth;
+    for (size_t c = 0; c < width; c += 8) {
+      const size_t col = first + c;
+      if (col >= out_cols) return;
+      float* const d[4] = {dst[0] + col, dst[1] + col, dst[2] + col, dst[3] + col};
+      if (c + 8 <= width) {
+        v128_t acc[4][2];
+        tile_4xv<2>(a, p + c, width, depth, acc);
+        store_tile<2>(acc, scale, d, out_cols - col);
+      } else {
+        v128_t acc[4][1];
+        tile_4xv<1>(a, p + c, width, depth, acc);
+        store_tile<1>(acc, scale, d, out_cols - col);
+      }
+    }
+  }
+}
+
+void read_batch(const float* queries, size_t b, const float* packed_keys,
+                const float* packed_values, MemoryShape shape, float temp, float* out,
+                float* scratch) {
+  const size_t n = shape.n, d = shape.d, dv = shape.dv;
+  const size_t stride = padded_rows(n);
+  float* scores = scratch;  // 4 × padded_rows(n): one row tile
+  const float inv_temp = 1.0f / temp;
+  size_t r0 = 0;
+  for (; r0 + kBatchRowTile <= b; r0 += kBatchRowTile) {
+    const float* q[4] = {queries + r0 * d, queries + (r0 + 1) * d, queries + (r0 + 2) * d,
+                         queries + (r0 + 3) * d};
+    float* e[4] = {scores, scores + stride, scores + 2 * stride, scores + 3 * stride};
+    float* o[4] = {out + r0 * dv, out + (r0 + 1) * dv, out + (r0 + 2) * dv, out + (r0 + 3) * dv};
+
+    // 1. scores of 4 rows = Q_tile·Kᵀ / temp
+    const float by_temp[4] = {inv_temp, inv_temp, inv_temp, inv_temp};
+    tile_times_packed(q, packed_keys, n, d, by_temp, e, stride);
+    // 2. e = exp(scores − max) per row, and 1/Σ e
+    float inv_sum[4];
+    for (size_t r = 0; r < 4; ++r) inv_sum[r] = n > 0 ? 1.0f / exp_and_sum(e[r], n) : 0.0f;
+    // 3. out rows = E_tile·V / Σ e
+    const float* const ec[4] = {e[0], e[1], e[2], e[3]};
+    tile_times_packed(ec, packed_values, dv, n, inv_sum, o, dv);
+  }
+  // The last 1-3 rows, one at a time.
+  for (; r0 < b; ++r0) {
+    read_one(queries + r0 * d, packed_keys, packed_values, shape, temp, out + r0 * dv, nullptr,
+             scratch);
+  }
+}
+
+// ---- Causal read against a row-major context -----------------------------------------------------
+
+// q · key for one row-major key, the d % 4 last dimensions scalar.
+inline float dot_row(const float* q, const float* key, size_t d) {
+  const size_t d4 = d / 4 * 4;
+  v128_t acc = zeros();
+  for (size_t k = 0; k < d4; k += 4) acc = madd(acc, load(q + k), load(key + k));
+  float dot = horizontal_sum(acc);
+  for (size_t k = d4; k < d; ++k) dot += q[k] * key[k];
+  return dot;
+}
+
+// out(dv) = scale · Σ_j w[j]·values[j]  (values n×dv, row-major)
+void weighted_sum_rows(const float* w, const float* values, size_t n, size_t dv, float scale,
+                       float* out) {
+  const v128_t vscale = wasm_f32x4_splat(scale);
+  size_t c = 0;
+  for (; c + 16 <= dv; c += 16) {  // 16 columns: 4 accumulators over all n rows
+    v128_t acc[4] = {zeros(), zeros(), zeros(), zeros()};
+    const float* v = values + c;
+    for (size_t j = 0; j < n; ++j, v += dv) {
+      const v128_t wj = splat_load(w + j);
+      for (size_t i = 0; i < 4; ++i) acc[i] = madd(acc[i], wj, load(v + 4 * i));
+    }
+    for (size_t i = 0; i < 4; ++i) store(out + c + 4 * i, wasm_f32x4_mul(acc[i], vscale));
+  }
+  for (; c + 4 <= dv; c += 4) {
+    v128_t acc = zeros();
+    for (size_t j = 0; j < n; ++j) acc = madd(acc, splat_load(w + j), load(values + j * dv + c));
+    store(out + c, wasm_f32x4_mul(acc, vscale));
+  }
+  for (; c < dv; ++c) {  // the last 1-3 columns
+    float acc = 0.0f;
+    for (size_t j = 0; j < n; ++j) acc += w[j] * values[j * dv + c];
+    out[c] = acc * scale;
+  }
+}
+
+void read_causal(const float* queries, size_t first, size_t rows, const float* keys,
+                 const float* values, size_t d, size_t dv, const float* bias, float temp,
+                 float* out, float* scratch) {
+  const float inv_temp = 1.0f / temp;
+  const v128_t vinv_temp = wasm_f32x4_splat(inv_temp);
+  const size_t d4 = d / 4 * 4;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t p = first + r;  // the position this row reads for: it sees rows 0 .. p-1
+    const float* q = queries + r * d;
+    float* w = scratch;  // p
+
+    // 1. scores = q·C[j] / temp + bias(p − j), 4 keys at a time, reduced by one transpose
+    size_t j = 0;
+    for (; j + 4 <= p; j += 4) {
+      const float* key = keys + j * d;
+      v128_t a0 = zeros(), a1 = zeros(), a2 = zeros(), a3 = zeros();
+      for (size_t k = 0; k < d4; k += 4) {
+        const v128_t qk = load(q + k);
+        a0 = madd(a0, qk, load(key + k));
+        a1 = madd(a1, qk, load(key + d + k));
+        a2 = madd(a2, qk, load(key + 2 * d + k));
+        a3 = madd(a3, qk, load(key + 3 * d + k));
+      }
+      v128_t dots = horizontal_sums4(a0, a1, a2, a3);
+      if (d4 < d) {
+        float tail[4] = {0, 0, 0, 0};
+        for (size_t i = 0; i < 4; ++i)
+          for (size_t k = d4; k < d; ++k) tail[i] += q[k] * key[i * d + k];
+        dots = wasm_f32x4_add(dots, load(tail));
+      }
+      v128_t s = wasm_f32x4_mul(dots, vinv_temp);
+      if (bias != nullptr) {
+        // keys j..j+3 are at distances p−j .. p−j−3: bias[p−j−1] .. bias[p−j−4], reversed
+        const v128_t b = load(bias + (p - j - 4));
+        s = wasm_f32x4_add(s, wasm_i32x4_shuffle(b, b, 3, 2, 1, 0));
+      }
+      store(w + j, clamp_to_finite(s));
+    }
+    for (; j < p; ++j) {
+      const float score = dot_row(q, keys + j * d, d) * inv_temp + (bias != nullptr ? bias[p - j - 1] : 0.0f);
+      w[j] = score > FLT_MAX ? FLT_MAX : (score < -FLT_MAX ? -FLT_MAX : score);
+    }
+    // 2. e = exp(scores − max); 3. out = w·C / Σ e   (zeros when p = 0)
+    const float sum = exp_and_sum(w, p);
+    weighted_sum_rows(w, values, p, dv, p > 0 ? 1.0f / sum : 0.0f, out + r * dv);
+  }
+}
+
+}  // namespace
+
+const KernelSet kernels_wasmsimd = {"wasmsimd", read_one, read_batch, read_causal};
+
+}  // namespace memread

@@ -1,0 +1,379 @@
+// Every kernel variant of variants.inc against the double-precision reference (reference.h),
+// over sizes around the SIMD width. Built natively (SIMDe) and as wasm under Node (the SIMD path
+// as shipped).
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/mem_read.h"
+#include "kernels/packed_bank.h"
+#include "reference.h"
+
+namespace memread {
+namespace {
+
+const size_t kSizes[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 1000};
+
+std::vector<float> random_floats(size_t count, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(count);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// NaN-filled, so a kernel that forgets to write an element fails.
+std::vector<float> poisoned(size_t count) { return std::vector<float>(count, NAN); }
+
+// K(n×d) in panels.
+std::vector<float> packed_keys(const std::vector<float>& keys, size_t n, size_t d) {
+  std::vector<float> p(packed_floats(n, d));
+  pack_panels(keys.data(), n, d, d, 1, p.data());
+  return p;
+}
+
+// Vᵀ(dv×n) in panels, from V(n×dv).
+std::vector<float> packed_values(const std::vector<float>& values, size_t n, size_t dv) {
+  std::vector<float> p(packed_floats(dv, n));
+  pack_panels(values.data(), dv, n, 1, dv, p.data());
+  return p;
+}
+
+// Builder-style tester: one memory, `rows` queries, one temperature; checks read_one (with
+// weights) and read_batch of `kernels` against the reference.
+class ReadTester {
+ public:
+  ReadTester& n(size_t v) { n_ = v; return *this; }
+  ReadTester& d(size_t v) { d_ = v; return *this; }
+  ReadTester& dv(size_t v) { dv_ = v; return *this; }
+  ReadTester& rows(size_t v) { rows_ = v; return *this; }
+  ReadTester& temp(float v) { temp_ = v; return *this; }
+  ReadTester& query_scale(float v) { query_scale_ = v; return *this; }
+  ReadTester& seed(unsigned v) { seed_ = v; return *this; }
+
+  void test(const KernelSet& kernels) const {
+    const size_t dv = dv_ == 0 ? d_ : dv_;
+    std::mt19937 rng(seed_);
+    const std::vector<float> keys = random_floats(n_ * d_, rng);
+    const std::vector<float> values = random_floats(n_ * dv, rng);
+    const std::vector<float> queries = random_floats(rows_ * d_, rng, query_scale_);
+    const std::vector<float> keys_packed = packed_keys(keys, n_, d_);
+    const std::vector<float> values_packed = packed_values(values, n_, dv);
+    const MemoryShape shape{n_, d_, dv};
+    std::vector<float> scratch = poisoned(read_scratch_floats(shape));
+
+    std::vector<float> batch_out = poisoned(rows_ * dv);
+    kernels.read_batch(queries.data(), rows_, keys_packed.data(), values_packed.data(), shape, temp_,
+                       batch_out.data(), scratch.data());
+
+    for (size_t r = 0; r < rows_; ++r) {
+      const float* q = queries.data() + r * d_;
+      const reference::Read ref = reference::read(q, keys.data(), values.data(), n_, d_, dv, temp_);
+      const double tol = reference::read_tolerance(q, keys.data(), values.data(), n_, d_, dv, temp_);
+
+      std::vector<float> out = poisoned(dv), weights = poisoned(n_);
+      kernels.read_one(q, keys_packed.data(), values_packed.data(), shape, temp_, out.data(),
+                       weights.data(), scratch.data());
+      double weight_sum = 0.0;
+      for (size_t j = 0; j < n_; ++j) {
+        ASSERT_TRUE(std::isfinite(weights[j])) << where(r) << " weight " << j;
+        weight_sum += weights[j];
+      }
+      if (n_ > 0) EXPECT_NEAR(weight_sum, 1.0, 1e-5) << where(r);
+      for (size_t c = 0; c < dv; ++c) {
+        ASSERT_TRUE(std::isfinite(out[c])) << where(r) << " read_one out " << c;
+        ASSERT_NEAR(out[c], ref.out[c], tol) << where(r) << " read_one out " << c;
+        ASSERT_TRUE(std::isfinite(batch_out[r * dv + c])) << where(r) << " read_batch out " << c;
+        ASSERT_NEAR(batch_out[r * dv + c], ref.out[c], tol) << where(r) << " read_batch out " << c;
+      }
+    }
+  }
+
+ private:
+  std::string where(size_t row) const {
+    return "n=" + std::to_string(n_) + " d=" + std::to_string(d_) + " dv=" + std::to_string(dv_) +
+           " rows=" + std::to_string(rows_) + " temp=" + std::to_string(temp_) + " row " +
+           std::to_string(row);
+  }
+  size_t n_ = 1, d_ = 1, dv_ = 0, rows_ = 1;
+  float temp_ = 1.0f, query_scale_ = 1.0f;
+  unsigned seed_ = 1;
+};
+
+class KernelVariant : public ::testing::TestWithParam<size_t> {
+ protected:
+  const KernelSet& kernels() const { return kernel_set(GetParam()); }
+};
+
+TEST_P(KernelVariant, ReadMatchesReferenceForEverySizeAroundTheSimdWidth) {
+  for (size_t n : kSizes) {
+    for (size_t d : kSizes) {
+      // temp √d keeps the weights spread, so every slot's value matters.
+      ReadTester().n(n).d(d).temp(std::sqrt(float(d))).seed(unsigned(n * 1009 + d)).test(kernels());
+    }
+  }
+}
+
+TEST_P(KernelVariant, BatchOfOneToNineRowsMatchesReference) {
+  for (size_t rows = 1; rows <= 9; ++rows) {
+    for (size_t n : kSizes) {
+      for (size_t d : kSizes) {
+        if (n * d * rows > 200000) continue;  // the 1000×1000 corner is covered by rows 1..2
+        ReadTester().n(n).d(d).rows(rows).temp(std::sqrt(float(d))).seed(unsigned(rows * 7 + n * 31 + d)).test(kernels());
+      }
+    }
+    ReadTester().n(1000).d(1000).rows(rows <= 2 ? rows : 2).temp(30.0f).test(kernels());
+  }
+}
+
+TEST_P(KernelVariant, ValueDimensionMayDifferFromKeyDimension) {
+  for (size_t dv : {1, 3, 4, 5, 8, 9, 31, 32, 33, 65}) {
+    for (size_t rows : {1, 4, 5}) ReadTester().n(17).d(9).dv(dv).rows(rows).temp(3.0f).test(kernels());
+  }
+}
+
+TEST_P(KernelVariant, TemperaturesFromOneThousandthToOneThousand) {
+  for (float temp : {1e-3f, 1e-2f, 0.1f, 1.0f, 10.0f, 100.0f, 1e3f}) {
+    for (size_t rows : {1, 4, 7}) {
+      ReadTester().n(65).d(16).rows(rows).temp(temp).test(kernels());
+      ReadTester().n(1000).d(63).rows(rows).temp(temp).test(kernels());
+    }
+  }
+}
+
+TEST_P(KernelVariant, LargeScoresDoNotOverflow) {
+  // Scores of order 1e12 and beyond: without the max subtraction e^s is inf and the read NaN.
+  for (float scale : {1e2f, 1e4f, 1e6f}) {
+    for (size_t rows : {1, 5}) {
+      ReadTester().n(64).d(64).rows(rows).temp(1e-3f).query_scale(scale).test(kernels());
+    }
+  }
+}
+
+TEST_P(KernelVariant, OneHotKeysRetrieveTheirValueExactly) {
+  for (size_t n : {1, 3, 4, 5, 16, 17}) {
+    const size_t d = n;  // key j = e_j
+    std::vector<float> keys(n * d, 0.0f);
+    for (size_t j = 0; j < n; ++j) keys[j * d + j] = 1.0f;
+    std::mt19937 rng{unsigned(n)};
+    const std::vector<float> values = random_floats(n * d, rng);
+    const std::vector<float> keys_packed = packed_keys(keys, n, d);
+    const std::vector<float> values_packed = packed_values(values, n, d);
+    std::vector<float> scratch(read_scratch_floats({n, d, d}));
+    for (size_t target = 0; target < n; ++target) {
+      // query 1000·e_target: the target scores 1000, every other key 0, e^-1000 is exactly 0.
+      std::vector<float> queries(5 * d, 0.0f);
+      for (size_t r = 0; r < 5; ++r) queries[r * d + target] = 1000.0f;
+      std::vector<float> out = poisoned(d), batch_out = poisoned(5 * d);
+      kernels().read_one(queries.data(), keys_packed.data(), values_packed.data(), {n, d, d}, 1.0f,
+                         out.data(), nullptr, scratch.data());
+      kernels().read_batch(queries.data(), 5, keys_packed.data(), values_packed.data(), {n, d, d},
+                           1.0f, batch_out.data(), scratch.data());
+      for (size_t c = 0; c < d; ++c) {
+        ASSERT_EQ(out[c], values[target * d + c]) << "n=" << n << " target " << target;
+        for (size_t r = 0; r < 5; ++r) ASSERT_EQ(batch_out[r * d + c], values[target * d + c]);
+      }
+    }
+  }
+}
+
+TEST_P(KernelVariant, EmptyMemoryReadsZeros) {
+  for (size_t d : {1, 4, 7, 64}) {
+    std::vector<float> queries(9 * d, 1.0f), scratch(read_scratch_floats({0, d, d}));
+    for (size_t rows : {1, 4, 9}) {
+      std::vector<float> out = poisoned(rows * d);
+      if (rows == 1) {
+        kernels().read_one(queries.data(), nullptr, nullptr, {0, d, d}, 1.0f, out.data(), nullptr,
+                           scratch.data());
+      } else {
+        kernels().read_batch(queries.data(), rows, nullptr, nullptr, {0, d, d}, 1.0f, out.data(),
+                             scratch.data());
+      }
+      for (float x : out) ASSERT_EQ(x, 0.0f) << "d=" << d << " rows=" << rows;
+    }
+  }
+}
+
+TEST_P(KernelVariant, FiniteInputsOfAnyScaleNeverGiveNaN) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> exponent(-30.0f, 30.0f);
+  for (int trial = 0; trial < 200; ++trial) {
+    const size_t n = kSizes[trial % 16], d = kSizes[(trial / 16) % 12], rows = 1 + trial % 6;
+    // Entries up to 1e15 and temperatures down to 1e-3: scores overflow float; reads must not.
+    std::vector<float> keys = random_floats(n * d, rng, std::pow(10.0f, exponent(rng) / 2));
+    std::vector<float> values = random_floats(n * d, rng, std::pow(10.0f, exponent(rng)));
+    std::vector<float> queries = random_floats(rows * d, rng, std::pow(10.0f, exponent(rng) / 2));
+    const float temp = std::pow(10.0f, float(trial % 7) - 3.0f);
+    const std::vector<float> keys_packed = packed_keys(keys, n, d);
+    const std::vector<float> values_packed = packed_values(values, n, d);
+    std::vector<float> scratch(read_scratch_floats({n, d, d})), out = poisoned(rows * d);
+    kernels().read_batch(queries.data(), rows, keys_packed.data(), values_packed.data(), {n, d, d},
+                         temp, out.data(), scratch.data());
+    for (float x : out) ASSERT_TRUE(std::isfinite(x)) << "trial " << trial;
+  }
+}
+
+// ---- Causal read -----------------------------------------------------------------------------
+
+void test_causal(const KernelSet& kernels, size_t first, size_t rows, size_t d, size_t dv,
+                 bool with_bias, float temp) {
+  const size_t ctx = first + rows;
+  std::mt19937 rng(unsigned(ctx * 131 + d * 7 + rows));
+  const std::vector<float> queries = random_floats(rows * d, rng);
+  const std::vector<float> keys = random_floats(ctx * d, rng);
+  const std::vector<float> values = random_floats(ctx * dv, rng);
+  const std::vector<float> bias = random_floats(ctx, rng, 2.0f);
+  std::vector<float> out = poisoned(rows * dv), scratch(ctx + 1);
+  kernels.read_causal(queries.data(), first, rows, keys.data(), values.data(), d, dv,
+                      with_bias ? bias.data() : nullptr, temp, out.data(), scratch.data());
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t p = first + r;
+    // The reference reads rows 0..p-1 with the bias of each one's distance p - j.
+    std::vector<double> row_bias(p);
+    for (size_t j = 0; j < p; ++j) row_bias[j] = with_bias ? bias[p - j - 1] : 0.0;
+    const float* q = queries.data() + r * d;
+    const reference::Read ref = reference::read(q, keys.data(), values.data(), p, d, dv, temp, row_bias.data());
+    const double tol = reference::read_tolerance(q, keys.data(), values.data(), p, d, dv, temp, row_bias.data());
+    for (size_t c = 0; c < dv; ++c) {
+      ASSERT_NEAR(out[r * dv + c], ref.out[c], tol)
+          << kernels.name << " first=" << first << " rows=" << rows << " d=" << d << " p=" << p;
+    }
+  }
+}
+
+TEST_P(KernelVariant, CausalReadSeesOnlyPreviousRowsWithTheirPositionBias) {
+  for (size_t rows : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65}) {
+    for (size_t d : {1, 3, 4, 5, 8, 9, 16, 17, 64}) {
+      test_causal(kernels(), 0, rows, d, d, true, std::sqrt(float(d)));
+      test_causal(kernels(), 0, rows, d, d, false, 1.0f);
+    }
+  }
+}
+
+TEST_P(KernelVariant, CausalReadContinuesFromAnOffset) {
+  // Incremental use: positions first.. read the whole context before them.
+  for (size_t first : {1, 3, 4, 5, 64, 129}) {
+    for (size_t rows : {1, 2, 5}) test_causal(kernels(), first, rows, 17, 9, true, 2.0f);
+  }
+}
+
+TEST_P(KernelVariant, CausalReadOfTheFirstPositionIsZeros) {
+  std::vector<float> q(8, 1.0f), keys(8, 1.0f), values(8, 1.0f), out = poisoned(8), scratch(2);
+  kernels().read_causal(q.data(), 0, 1, keys.data(), values.data(), 8, 8, nullptr, 1.0f, out.data(),
+                        scratch.data());
+  for (float x : out) EXPECT_EQ(x, 0.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, KernelVariant, ::testing::Range<size_t>(0, kernel_set_count()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return std::string(kernel_set(info.param).name);
+                         });
+
+// ---- The panel layout ---------------------------------------------------------------------
+
+TEST(PanelLayout, EveryEntryLandsWhereTheFormulaSaysAndPaddingIsZero) {
+  for (size_t rows : {1, 3, 4, 5, 23, 24, 25, 47, 48, 49, 70}) {
+    for (size_t cols : {1, 2, 5, 16}) {
+      std::vector<float> m(rows * cols);
+      for (size_t i = 0; i < m.size(); ++i) m[i] = float(i + 1);  // every entry distinct, non-zero
+      std::vector<float> packed = poisoned(packed_floats(rows, cols));
+      pack_panels(m.data(), rows, cols, cols, 1, packed.data());
+      size_t nonzero = 0;
+      for (float x : packed) {
+        ASSERT_FALSE(std::isnan(x)) << "rows=" << rows << " cols=" << cols << ": a hole";
+        nonzero += x != 0.0f;
+      }
+      EXPECT_EQ(nonzero, rows * cols);
+      for (size_t r = 0; r < rows; ++r) {
+        const size_t panel = r / kPanelWidth, width = panel_width(rows, panel);
+        EXPECT_EQ(width % 4, 0u);
+        for (size_t c = 0; c < cols; ++c) {
+          ASSERT_EQ(packed[panel * kPanelWidth * cols + c * width + r % kPanelWidth], m[r * cols + c]);
+        }
+      }
+    }
+  }
+}
+
+TEST(PanelLayout, TransposedPackingOfValuesReadsColumns) {
+  // Values pack as Vᵀ: row c of the packed matrix is column c of V.
+  const size_t n = 5, dv = 3;
+  std::vector<float> v(n * dv);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i + 1);
+  std::vector<float> packed(packed_floats(dv, n));
+  pack_panels(v.data(), dv, n, 1, dv, packed.data());
+  const size_t width = panel_width(dv, 0);  // 4: dv = 3 padded
+  for (size_t c = 0; c < dv; ++c)
+    for (size_t j = 0; j < n; ++j) EXPECT_EQ(packed[j * width + c], v[j * dv + c]);
+}
+
+// ---- Build facts ----------------------------------------------------------------------------
+
+TEST(Build, SimdBackendIsTheOneThisBuildPromises) {
+#if defined(__EMSCRIPTEN__)
+  // The wasm build must really be compiled with -msimd128, not fall back to SIMDe's scalar code.
+  EXPECT_STREQ(simd_backend(), "wasm_simd128");
+#else
+  EXPECT_STREQ(simd_backend(), "simde");
+#endif
+}
+
+TEST(Build, EveryVariantIsListedOnceByName) {
+  EXPECT_GE(kernel_set_count(), 2u);
+  for (size_t i = 0; i < kernel_set_count(); ++i) {
+    EXPECT_EQ(find_kernel_set(kernel_set(i).name), &kernel_set(i));
+  }
+  EXPECT_EQ(find_kernel_set("no-such-variant"), nullptr);
+  EXPECT_STREQ(default_kernel_set().name, "wasmsimd");
+}
+
+// ---- PackedBank -----------------------------------------------------------------------------
+
+TEST(PackedBank, ReadsLikeTheKernelsItWraps) {
+  std::mt19937 rng(3);
+  const size_t n = 37, d = 12, dv = 5;
+  const std::vector<float> keys = random_floats(n * d, rng), values = random_floats(n * dv, rng);
+  const std::vector<float> queries = random_floats(3 * d, rng);
+  PackedBank bank;
+  std::string error;
+  ASSERT_TRUE(bank.assign(keys.data(), values.data(), n, d, dv, error)) << error;
+  std::vector<float> out = poisoned(3 * dv), weights = poisoned(n);
+  ASSERT_TRUE(bank.read(queries.data(), 3, 2.0f, out.data()));
+  for (size_t r = 0; r < 3; ++r) {
+    const reference::Read ref = reference::read(queries.data() + r * d, keys.data(), values.data(), n, d, dv, 2.0);
+    for (size_t c = 0; c < dv; ++c) EXPECT_NEAR(out[r * dv + c], ref.out[c], 1e-5);
+  }
+  ASSERT_TRUE(bank.read(queries.data(), 1, 2.0f, out.data(), weights.data()));
+  const reference::Read ref = reference::read(queries.data(), keys.data(), values.data(), n, d, dv, 2.0);
+  for (size_t j = 0; j < n; ++j) EXPECT_NEAR(weights[j], ref.weights[j], 1e-6);
+}
+
+TEST(PackedBank, RefusesBadTemperaturesAndWritesNothing) {
+  const std::vector<float> keys(8, 1.0f), values(8, 1.0f), q(4, 1.0f);
+  PackedBank bank;
+  std::string error;
+  ASSERT_TRUE(bank.assign(keys.data(), values.data(), 2, 4, 4, error));
+  for (float temp : {0.0f, -1.0f, NAN, INFINITY, -INFINITY}) {
+    std::vector<float> out = poisoned(4);
+    EXPECT_FALSE(bank.read(q.data(), 1, temp, out.data())) << temp;
+    for (float x : out) EXPECT_TRUE(std::isnan(x));
+  }
+}
+
+TEST(PackedBank, OversizedBankIsAnErrorNotACrash) {
+  PackedBank bank;
+  std::string error;
+  EXPECT_FALSE(bank.reserve(SIZE_MAX / 2, 1024, 1024, error));
+  EXPECT_NE(error.find("too large"), std::string::npos) << error;
+  // Representable, but more than the machine (or wasm32's 4 GiB) will give.
+  EXPECT_FALSE(bank.reserve(size_t(1) << 28, size_t(1) << 10, 1, error));
+  EXPECT_FALSE(error.empty());
+  EXPECT_EQ(bank.slots(), 0u);
+}
+
+}  // namespace
+}  // namespace memread

@@ -57,9 +57,12 @@ struct MemoryShape {
 
 // Batches are read kBatchRowTile query rows at a time.
 constexpr size_t kBatchRowTile = 4;
-// Scratch floats a bank read needs: a row tile of scores, and one padded row of output.
+// Scratch floats a bank read needs: a row tile of scores, the same tile interleaved (of scores or
+// of queries, whichever is longer), and one padded row of output.
 constexpr size_t read_scratch_floats(MemoryShape shape) {
-  return kBatchRowTile * padded_rows(shape.n) + padded_rows(shape.dv);
+  return kBatchRowTile * padded_rows(shape.n) +
+         kBatchRowTile * (padded_rows(shape.n) > shape.d ? padded_rows(shape.n) : shape.d) +
+         padded_rows(shape.dv);
 }
 
 // Read one query.

@@ -6,8 +6,9 @@
 //   one query    scores = K·q and out = Vᵀ·e are both "packed matrix times vector":
 //                panel_times_vector keeps a panel's 6 vectors of sums in registers, one
 //                broadcast of x[c] feeding 6 multiply-adds, with no horizontal sums.
-//   a batch      tiles of 4 query rows × 8 panel rows (tile_4x8): each loaded panel vector
-//                serves 4 rows and each broadcast query entry 2 vectors, like a matrix multiply.
+//   a batch      tiles of 4 query rows × 8 panel rows (tile_4xv): each loaded panel vector
+//                serves 4 rows and each broadcast query entry 2 vectors, like a matrix multiply;
+//                the tile's rows are interleaved first so the broadcasts need no address math.
 //   softmax      a vector exp (range reduction + degree-5 polynomial) instead of expf per key;
 //                the normalisation 1/Σ is folded into the store of the output.
 #include <cfloat>
@@ -167,8 +168,8 @@ void packed_times_vector(const float* x, const float* packed, size_t rows, size_
 void read_one(const float* q, const float* packed_keys, const float* packed_values,
               MemoryShape shape, float temp, float* out, float* weights, float* scratch) {
   const size_t n = shape.n, d = shape.d, dv = shape.dv;
-  float* e = scratch;                                           // padded_rows(n)
-  float* out_padded = scratch + kBatchRowTile * padded_rows(n);  // padded_rows(dv)
+  float* e = scratch;                                      // padded_rows(n)
+  float* out_padded = scratch + read_scratch_floats(shape) - padded_rows(dv);  // padded_rows(dv)
 
   // 1. scores e = K·q / temp
   packed_times_vector(q, packed_keys, n, d, 1.0f / temp, e);
@@ -185,19 +186,29 @@ void read_one(const float* q, const float* packed_keys, const float* packed_valu
 
 // ---- Tiles of 4 rows (a batch) --------------------------------------------------------------------
 
-// acc[r][i] = Σ_c a[r][c] · cols[c·step + 4i .. +4]  for 4 rows of A (depth each) and VECS
-// vectors of a panel's columns (step = panel width): the matrix-multiply micro-kernel of both
-// halves of a batch read.
+// interleaved(depth×4)[c·4 + r] = rows[r][c]: a tile's 4 rows side by side, so that the micro-kernel
+// broadcasts row r's entry c from one base address at a constant offset (no address arithmetic
+// per row in the inner loop).
+void interleave_rows(const float* const rows[4], size_t depth, float* interleaved) {
+  for (size_t c = 0; c < depth; ++c) {
+    for (size_t r = 0; r < 4; ++r) interleaved[c * 4 + r] = rows[r][c];
+  }
+}
+
+// acc[r][i] = Σ_c a[c·4 + r] · cols[c·step + 4i .. +4]  for a tile of 4 interleaved rows (depth
+// entries each) and VECS vectors of a panel's columns (step = panel width): the matrix-multiply
+// micro-kernel of both halves of a batch read. 4×2 vectors of sums is what fits V8's 15 vector
+// registers beside the 2 loaded columns and 4 broadcasts.
 template <size_t VECS>
-inline void tile_4xv(const float* const a[4], const float* cols, size_t step, size_t depth,
+inline void tile_4xv(const float* a, const float* cols, size_t step, size_t depth,
                      v128_t acc[4][VECS]) {
   for (size_t r = 0; r < 4; ++r)
     for (size_t i = 0; i < VECS; ++i) acc[r][i] = zeros();
-  for (size_t c = 0; c < depth; ++c, cols += step) {
+  for (size_t c = 0; c < depth; ++c, cols += step, a += 4) {
     v128_t column[VECS];
     for (size_t i = 0; i < VECS; ++i) column[i] = load(cols + 4 * i);
     for (size_t r = 0; r < 4; ++r) {
-      const v128_t ar = splat_load(a[r] + c);
+      const v128_t ar = splat_load(a + r);
       for (size_t i = 0; i < VECS; ++i) acc[r][i] = madd(acc[r][i], ar, column[i]);
     }
   }
@@ -218,9 +229,9 @@ inline void store_tile(v128_t acc[4][VECS], const float scale[4], float* const d
   }
 }
 
-// D rows (4, width out_cols each) = clamp(scale[r] · A rows · Mᵀ) for M(rows×depth) packed:
-// the 4×8 (or 4×4 at a panel's end) tiles of a packed matrix product.
-void tile_times_packed(const float* const a[4], const float* packed, size_t rows, size_t depth,
+// dst rows (4, out_cols each) = clamp(scale[r] · A·Mᵀ) for A(4×depth) interleaved and
+// M(rows×depth) packed: the 4×8 (or 4×4 at a panel's end) tiles of a packed matrix product.
+void tile_times_packed(const float* a, const float* packed, size_t rows, size_t depth,
                        const float scale[4], float* const dst[4], size_t out_cols) {
   const size_t padded = padded_rows(rows);
   for (size_t first = 0, panel = 0; first < padded; first += kPanelWidth, ++panel) {
@@ -248,7 +259,8 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
                 float* scratch) {
   const size_t n = shape.n, d = shape.d, dv = shape.dv;
   const size_t stride = padded_rows(n);
-  float* scores = scratch;  // 4 × padded_rows(n): one row tile
+  float* scores = scratch;                                // 4 × padded_rows(n): one row tile
+  float* interleaved = scratch + kBatchRowTile * stride;  // 4 × max(padded_rows(n), d)
   const float inv_temp = 1.0f / temp;
   size_t r0 = 0;
   for (; r0 + kBatchRowTile <= b; r0 += kBatchRowTile) {
@@ -259,13 +271,15 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
 
     // 1. scores of 4 rows = Q_tile·Kᵀ / temp
     const float by_temp[4] = {inv_temp, inv_temp, inv_temp, inv_temp};
-    tile_times_packed(q, packed_keys, n, d, by_temp, e, stride);
+    interleave_rows(q, d, interleaved);
+    tile_times_packed(interleaved, packed_keys, n, d, by_temp, e, stride);
     // 2. e = exp(scores − max) per row, and 1/Σ e
     float inv_sum[4];
     for (size_t r = 0; r < 4; ++r) inv_sum[r] = n > 0 ? 1.0f / exp_and_sum(e[r], n) : 0.0f;
     // 3. out rows = E_tile·V / Σ e
     const float* const ec[4] = {e[0], e[1], e[2], e[3]};
-    tile_times_packed(ec, packed_values, dv, n, inv_sum, o, dv);
+    interleave_rows(ec, n, interleaved);
+    tile_times_packed(interleaved, packed_values, dv, n, inv_sum, o, dv);
   }
   // The last 1-3 rows, one at a time.
   for (; r0 < b; ++r0) {

@@ -32,7 +32,11 @@ EMSCRIPTEN_BINDINGS(memread) {
       })
       .function("keyRowsOffset", +[](PackedBank& bank) { return reinterpret_cast<uintptr_t>(bank.key_rows()); })
       .function("valueRowsOffset", +[](PackedBank& bank) { return reinterpret_cast<uintptr_t>(bank.value_rows()); })
-      .function("pack", &PackedBank::pack)
+      // "" on success, else the first non-finite entry of K or V.
+      .function("pack", +[](PackedBank& bank) {
+        std::string error;
+        return bank.pack(error) ? std::string() : error;
+      })
       .function("read", +[](PackedBank& bank, uintptr_t queries, size_t rows, float temp, uintptr_t out, uintptr_t weights) {
         return bank.read(floats_at(queries), rows, temp, floats_at(out), floats_at(weights));
       })

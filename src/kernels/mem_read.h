@@ -55,13 +55,15 @@ struct MemoryShape {
   size_t dv;  // value dimension
 };
 
-// Batches are read kBatchRowTile query rows at a time.
+// Batches are read in blocks of up to kBatchRowBlock query rows, each one pass over K and V, in
+// register tiles of kBatchRowTile rows.
 constexpr size_t kBatchRowTile = 4;
-// Scratch floats a bank read needs: a row tile of scores, the same tile interleaved (of scores or
-// of queries, whichever is longer), and one padded row of output.
+constexpr size_t kBatchRowBlock = 16;
+// Scratch floats a bank read needs: a row block of scores, the same block interleaved (scores or
+// queries, whichever is longer), and one padded row of output.
 constexpr size_t read_scratch_floats(MemoryShape shape) {
-  return kBatchRowTile * padded_rows(shape.n) +
-         kBatchRowTile * (padded_rows(shape.n) > shape.d ? padded_rows(shape.n) : shape.d) +
+  return kBatchRowBlock * padded_rows(shape.n) +
+         kBatchRowBlock * (padded_rows(shape.n) > shape.d ? padded_rows(shape.n) : shape.d) +
          padded_rows(shape.dv);
 }
 

@@ -8,7 +8,8 @@
 //                broadcast of x[c] feeding 6 multiply-adds, with no horizontal sums.
 //   a batch      tiles of 4 query rows × 8 panel rows (tile_4xv): each loaded panel vector
 //                serves 4 rows and each broadcast query entry 2 vectors, like a matrix multiply;
-//                the tile's rows are interleaved first so the broadcasts need no address math.
+//                the tile's rows are interleaved first so the broadcasts need no address math;
+//                blocks of 16 rows share each pass over K and V, chunk by chunk, from L1.
 //   softmax      a vector exp (range reduction + degree-5 polynomial) instead of expf per key;
 //                the normalisation 1/Σ is folded into the store of the output.
 #include <cfloat>
@@ -229,10 +230,12 @@ inline void store_tile(v128_t acc[4][VECS], const float scale[4], float* const d
   }
 }
 
-// dst rows (4, out_cols each) = clamp(scale[r] · A·Mᵀ) for A(4×depth) interleaved and
-// M(rows×depth) packed: the 4×8 (or 4×4 at a panel's end) tiles of a packed matrix product.
-void tile_times_packed(const float* a, const float* packed, size_t rows, size_t depth,
-                       const float scale[4], float* const dst[4], size_t out_cols) {
+// dst rows (4·tiles, out_cols each) = clamp(scale[r] · A·Mᵀ) for A(4·tiles × depth), tile t
+// interleaved at a + t·a_stride, and M(rows×depth) packed. Each 8-row chunk of a panel of M (4×8
+// or, at a panel's end, 4×4) is loaded once from memory and then read from L1 by every tile.
+void tiles_times_packed(const float* a, size_t a_stride, size_t tiles, const float* packed,
+                        size_t rows, size_t depth, const float* scale, float* const* dst,
+                        size_t out_cols) {
   const size_t padded = padded_rows(rows);
   for (size_t first = 0, panel = 0; first < padded; first += kPanelWidth, ++panel) {
     const size_t width = panel_width(rows, panel);
@@ -240,15 +243,18 @@ void tile_times_packed(const float* a, const float* packed, size_t rows, size_t 
     for (size_t c = 0; c < width; c += 8) {
       const size_t col = first + c;
       if (col >= out_cols) return;
-      float* const d[4] = {dst[0] + col, dst[1] + col, dst[2] + col, dst[3] + col};
-      if (c + 8 <= width) {
-        v128_t acc[4][2];
-        tile_4xv<2>(a, p + c, width, depth, acc);
-        store_tile<2>(acc, scale, d, out_cols - col);
-      } else {
-        v128_t acc[4][1];
-        tile_4xv<1>(a, p + c, width, depth, acc);
-        store_tile<1>(acc, scale, d, out_cols - col);
+      for (size_t t = 0; t < tiles; ++t) {
+        float* const d[4] = {dst[4 * t] + col, dst[4 * t + 1] + col, dst[4 * t + 2] + col,
+                             dst[4 * t + 3] + col};
+        if (c + 8 <= width) {
+          v128_t acc[4][2];
+          tile_4xv<2>(a + t * a_stride, p + c, width, depth, acc);
+          store_tile<2>(acc, scale + 4 * t, d, out_cols - col);
+        } else {
+          v128_t acc[4][1];
+          tile_4xv<1>(a + t * a_stride, p + c, width, depth, acc);
+          store_tile<1>(acc, scale + 4 * t, d, out_cols - col);
+        }
       }
     }
   }
@@ -259,27 +265,40 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
                 float* scratch) {
   const size_t n = shape.n, d = shape.d, dv = shape.dv;
   const size_t stride = padded_rows(n);
-  float* scores = scratch;                                // 4 × padded_rows(n): one row tile
-  float* interleaved = scratch + kBatchRowTile * stride;  // 4 × max(padded_rows(n), d)
+  const size_t depth = stride > d ? stride : d;  // of an interleaved tile: d for Q, n for E
+  float* scores = scratch;                                  // kBatchRowBlock × padded_rows(n)
+  float* interleaved = scratch + kBatchRowBlock * stride;   // kBatchRowBlock × depth
   const float inv_temp = 1.0f / temp;
   size_t r0 = 0;
-  for (; r0 + kBatchRowTile <= b; r0 += kBatchRowTile) {
-    const float* q[4] = {queries + r0 * d, queries + (r0 + 1) * d, queries + (r0 + 2) * d,
-                         queries + (r0 + 3) * d};
-    float* e[4] = {scores, scores + stride, scores + 2 * stride, scores + 3 * stride};
-    float* o[4] = {out + r0 * dv, out + (r0 + 1) * dv, out + (r0 + 2) * dv, out + (r0 + 3) * dv};
+  while (r0 + kBatchRowTile <= b) {
+    // A block of up to 16 rows: whole tiles of 4 only.
+    const size_t rows = (b - r0) / kBatchRowTile * kBatchRowTile < kBatchRowBlock
+                            ? (b - r0) / kBatchRowTile * kBatchRowTile
+                            : kBatchRowBlock;
+    const size_t tiles = rows / kBatchRowTile;
+    const float* q[kBatchRowBlock];
+    float* e[kBatchRowBlock];
+    float* o[kBatchRowBlock];
+    float by_temp[kBatchRowBlock], inv_sum[kBatchRowBlock];
+    for (size_t r = 0; r < rows; ++r) {
+      q[r] = queries + (r0 + r) * d;
+      e[r] = scores + r * stride;
+      o[r] = out + (r0 + r) * dv;
+      by_temp[r] = inv_temp;
+    }
 
-    // 1. scores of 4 rows = Q_tile·Kᵀ / temp
-    const float by_temp[4] = {inv_temp, inv_temp, inv_temp, inv_temp};
-    interleave_rows(q, d, interleaved);
-    tile_times_packed(interleaved, packed_keys, n, d, by_temp, e, stride);
+    // 1. scores of the block = Q_block·Kᵀ / temp
+    for (size_t t = 0; t < tiles; ++t) interleave_rows(q + 4 * t, d, interleaved + t * 4 * depth);
+    tiles_times_packed(interleaved, 4 * depth, tiles, packed_keys, n, d, by_temp, e, stride);
     // 2. e = exp(scores − max) per row, and 1/Σ e
-    float inv_sum[4];
-    for (size_t r = 0; r < 4; ++r) inv_sum[r] = n > 0 ? 1.0f / exp_and_sum(e[r], n) : 0.0f;
-    // 3. out rows = E_tile·V / Σ e
-    const float* const ec[4] = {e[0], e[1], e[2], e[3]};
-    interleave_rows(ec, n, interleaved);
-    tile_times_packed(interleaved, packed_values, dv, n, inv_sum, o, dv);
+    for (size_t r = 0; r < rows; ++r) inv_sum[r] = n > 0 ? 1.0f / exp_and_sum(e[r], n) : 0.0f;
+    // 3. out rows = E_block·V / Σ e
+    for (size_t t = 0; t < tiles; ++t) {
+      const float* const et[4] = {e[4 * t], e[4 * t + 1], e[4 * t + 2], e[4 * t + 3]};
+      interleave_rows(et, n, interleaved + t * 4 * depth);
+    }
+    tiles_times_packed(interleaved, 4 * depth, tiles, packed_values, dv, n, inv_sum, o, dv);
+    r0 += rows;
   }
   // The last 1-3 rows, one at a time.
   for (; r0 < b; ++r0) {

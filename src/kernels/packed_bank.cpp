@@ -1,5 +1,7 @@
 #include "packed_bank.h"
 
+#include "finite.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -42,7 +44,7 @@ bool PackedBank::reserve(size_t n, size_t d, size_t dv, std::string& error) {
       checked_multiply(n, dv, value_floats) &&
       checked_multiply(padded_rows(n), d, packed_key_floats) &&
       checked_multiply(padded_rows(dv), n, packed_value_floats) &&
-      checked_multiply(kBatchRowTile, padded_rows(n), tile_floats) &&
+      checked_multiply(2 * kBatchRowBlock, padded_rows(n) + d, tile_floats) &&
       checked_add(key_floats, value_floats, total_floats) &&
       checked_add(total_floats, packed_key_floats, total_floats) &&
       checked_add(total_floats, packed_value_floats, total_floats) &&
@@ -71,12 +73,26 @@ bool PackedBank::reserve(size_t n, size_t d, size_t dv, std::string& error) {
   return true;
 }
 
-void PackedBank::pack() {
+bool PackedBank::pack(std::string& error) {
+  // A bank is untrusted input: a NaN in one slot would poison every read that touches it.
+  const size_t bad_key = first_non_finite(key_rows_.data(), n_ * d_);
+  const size_t bad_value = first_non_finite(value_rows_.data(), n_ * dv_);
+  if (bad_key < n_ * d_ || bad_value < n_ * dv_) {
+    const bool in_keys = bad_key < n_ * d_;
+    const size_t index = in_keys ? bad_key : bad_value;
+    const float value = in_keys ? key_rows_.data()[index] : value_rows_.data()[index];
+    error = std::string(in_keys ? "keys[" : "values[") + std::to_string(index) + "] is " +
+            (std::isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity")) +
+            "; every value must be finite";
+    release_all();
+    return false;
+  }
   pack_panels(key_rows_.data(), n_, d_, d_, 1, packed_keys_.data());        // K (n×d)
   pack_panels(value_rows_.data(), dv_, n_, 1, dv_, packed_values_.data());  // Vᵀ (dv×n)
   key_rows_.release();
   value_rows_.release();
   packed_ = true;
+  return true;
 }
 
 bool PackedBank::assign(const float* keys, const float* values, size_t n, size_t d, size_t dv,
@@ -84,8 +100,7 @@ bool PackedBank::assign(const float* keys, const float* values, size_t n, size_t
   if (!reserve(n, d, dv, error)) return false;
   if (n * d > 0) std::memcpy(key_rows(), keys, n * d * sizeof(float));
   if (n * dv > 0) std::memcpy(value_rows(), values, n * dv * sizeof(float));
-  pack();
-  return true;
+  return pack(error);
 }
 
 bool PackedBank::read(const float* queries, size_t rows, float temp, float* out, float* weights) {

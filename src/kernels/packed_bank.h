@@ -25,8 +25,9 @@ class PackedBank {
   bool reserve(size_t n, size_t d, size_t dv, std::string& error);
   float* key_rows() { return key_rows_.data(); }      // n×d, row-major, until pack()
   float* value_rows() { return value_rows_.data(); }  // n×dv, row-major, until pack()
-  // Re-lays the rows into panels and releases them.
-  void pack();
+  // Re-lays the rows into panels and releases them. False, with `error` naming the first entry
+  // that is NaN or ±inf ("keys[5] is NaN"), if K or V holds one; the bank is then empty.
+  bool pack(std::string& error);
 
   // reserve + copy + pack, for C++ callers that already hold K and V.
   bool assign(const float* keys, const float* values, size_t n, size_t d, size_t dv,

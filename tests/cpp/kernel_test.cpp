@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/finite.h"
 #include "kernels/mem_read.h"
 #include "kernels/packed_bank.h"
 #include "reference.h"
@@ -362,6 +363,41 @@ TEST(PackedBank, RefusesBadTemperaturesAndWritesNothing) {
     EXPECT_FALSE(bank.read(q.data(), 1, temp, out.data())) << temp;
     for (float x : out) EXPECT_TRUE(std::isnan(x));
   }
+}
+
+TEST(PackedBank, RefusesKeysOrValuesThatAreNotFinite) {
+  const std::vector<float> good(12, 0.5f);
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    for (bool in_keys : {true, false}) {
+      std::vector<float> poisoned_rows = good;
+      poisoned_rows[7] = bad;
+      PackedBank bank;
+      std::string error;
+      EXPECT_FALSE(bank.assign(in_keys ? poisoned_rows.data() : good.data(),
+                               in_keys ? good.data() : poisoned_rows.data(), 3, 4, 4, error));
+      EXPECT_EQ(error.rfind(in_keys ? "keys[7] is " : "values[7] is ", 0), 0u) << error;
+      std::vector<float> q(4, 1.0f), out(4);
+      EXPECT_FALSE(bank.read(q.data(), 1, 1.0f, out.data())) << "an unpacked bank must not read";
+    }
+  }
+}
+
+TEST(Finite, FindsTheFirstNaNOrInfinityAtAnyPosition) {
+  for (size_t count : {0, 1, 7, 255, 256, 257, 1000}) {
+    std::vector<float> x(count, 1.0f);
+    EXPECT_EQ(first_non_finite(x.data(), count), count);
+    for (size_t at : {size_t(0), count / 2, count - 1}) {
+      if (count == 0) continue;
+      for (float bad : {NAN, INFINITY, -INFINITY}) {
+        std::vector<float> y = x;
+        y[at] = bad;
+        if (at + 1 < count) y[count - 1] = NAN;  // a later one does not hide the first
+        EXPECT_EQ(first_non_finite(y.data(), count), at) << count << " " << at;
+      }
+    }
+  }
+  const float largest[] = {FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f, 0.0f, -0.0f};
+  EXPECT_EQ(first_non_finite(largest, 6), 6u);
 }
 
 TEST(PackedBank, OversizedBankIsAnErrorNotACrash) {

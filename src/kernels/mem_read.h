@@ -87,10 +87,16 @@ using ReadBatchFn = void (*)(const float* queries, size_t b, const float* packed
 //   keys(ctx×d), values(ctx×dv) row-major, ctx = first + rows (rows at or after p are not read);
 //   score(p, j) = queries[p - first]·keys[j] / temp + bias[p - j - 1]   (bias(first+rows-1) or null)
 //   → out(rows×dv); a position with no previous rows (p = 0) gets zeros.
+//   weights(first): when non-null (only with rows = 1), the softmax weights of the read.
 //   scratch: first + rows floats.
 using ReadCausalFn = void (*)(const float* queries, size_t first, size_t rows, const float* keys,
                               const float* values, size_t d, size_t dv, const float* bias,
-                              float temp, float* out, float* scratch);
+                              float temp, float* out, float* weights, float* scratch);
+
+// Scores of every row of a packed matrix: out(padded_rows(rows)) = scale · M·x, for M(rows×cols)
+// packed with pack_panels and x(cols). The readout's logits E·x / τ_out.
+using PackedTimesVectorFn = void (*)(const float* x, const float* packed, size_t rows,
+                                     size_t cols, float scale, float* out);
 
 // One variant of every kernel. The variants are listed once, in variants.inc.
 struct KernelSet {
@@ -98,6 +104,7 @@ struct KernelSet {
   ReadOneFn read_one;
   ReadBatchFn read_batch;
   ReadCausalFn read_causal;
+  PackedTimesVectorFn packed_times_vector;
 };
 
 #define MEMREAD_KERNEL_VARIANT(variant) extern const KernelSet kernels_##variant;

@@ -77,7 +77,7 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
 
 void read_causal(const float* queries, size_t first, size_t rows, const float* keys,
                  const float* values, size_t d, size_t dv, const float* bias, float temp,
-                 float* out, float* scratch) {
+                 float* out, float* weights, float* scratch) {
   const float inv_temp = 1.0f / temp;
   for (size_t r = 0; r < rows; ++r) {
     const size_t p = first + r;  // the position this row reads for: it sees rows 0 .. p-1
@@ -92,6 +92,7 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
     }
     // 2. weights
     softmax_in_place(w, p);
+    if (weights != nullptr) std::memcpy(weights, w, p * sizeof(float));
     // 3. out = w · C   (zeros when p = 0)
     float* o = out + r * dv;
     for (size_t c = 0; c < dv; ++c) o[c] = 0.0f;
@@ -101,8 +102,14 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
   }
 }
 
+void packed_times_vector(const float* x, const float* packed, size_t rows, size_t cols,
+                         float scale, float* out) {
+  for (size_t r = 0; r < rows; ++r) out[r] = clamp_to_finite(dot_packed_row(x, packed, rows, cols, r) * scale);
+  for (size_t r = rows; r < padded_rows(rows); ++r) out[r] = 0.0f;
+}
+
 }  // namespace
 
-const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal};
+const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal, packed_times_vector};
 
 }  // namespace memread

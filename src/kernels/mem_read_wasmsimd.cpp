@@ -347,7 +347,7 @@ void weighted_sum_rows(const float* w, const float* values, size_t n, size_t dv,
 
 void read_causal(const float* queries, size_t first, size_t rows, const float* keys,
                  const float* values, size_t d, size_t dv, const float* bias, float temp,
-                 float* out, float* scratch) {
+                 float* out, float* weights, float* scratch) {
   const float inv_temp = 1.0f / temp;
   const v128_t vinv_temp = wasm_f32x4_splat(inv_temp);
   const size_t d4 = d / 4 * 4;
@@ -389,12 +389,17 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
     }
     // 2. e = exp(scores − max); 3. out = w·C / Σ e   (zeros when p = 0)
     const float sum = exp_and_sum(w, p);
-    weighted_sum_rows(w, values, p, dv, p > 0 ? 1.0f / sum : 0.0f, out + r * dv);
+    const float inv_sum = p > 0 ? 1.0f / sum : 0.0f;
+    weighted_sum_rows(w, values, p, dv, inv_sum, out + r * dv);
+    if (weights != nullptr) {
+      for (size_t i = 0; i < p; ++i) weights[i] = w[i] * inv_sum;
+    }
   }
 }
 
 }  // namespace
 
-const KernelSet kernels_wasmsimd = {"wasmsimd", read_one, read_batch, read_causal};
+const KernelSet kernels_wasmsimd = {"wasmsimd", read_one, read_batch, read_causal,
+                                    packed_times_vector};
 
 }  // namespace memread

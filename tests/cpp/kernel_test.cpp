@@ -230,7 +230,7 @@ void test_causal(const KernelSet& kernels, size_t first, size_t rows, size_t d, 
   const std::vector<float> bias = random_floats(ctx, rng, 2.0f);
   std::vector<float> out = poisoned(rows * dv), scratch(ctx + 1);
   kernels.read_causal(queries.data(), first, rows, keys.data(), values.data(), d, dv,
-                      with_bias ? bias.data() : nullptr, temp, out.data(), scratch.data());
+                      with_bias ? bias.data() : nullptr, temp, out.data(), nullptr, scratch.data());
   for (size_t r = 0; r < rows; ++r) {
     const size_t p = first + r;
     // The reference reads rows 0..p-1 with the bias of each one's distance p - j.
@@ -265,8 +265,50 @@ TEST_P(KernelVariant, CausalReadContinuesFromAnOffset) {
 TEST_P(KernelVariant, CausalReadOfTheFirstPositionIsZeros) {
   std::vector<float> q(8, 1.0f), keys(8, 1.0f), values(8, 1.0f), out = poisoned(8), scratch(2);
   kernels().read_causal(q.data(), 0, 1, keys.data(), values.data(), 8, 8, nullptr, 1.0f, out.data(),
-                        scratch.data());
+                        nullptr, scratch.data());
   for (float x : out) EXPECT_EQ(x, 0.0f);
+}
+
+TEST_P(KernelVariant, CausalReadGivesItsWeightsForTracing) {
+  for (size_t first : {1, 2, 5, 30}) {
+    const size_t d = 6, ctx = first + 1;
+    std::mt19937 rng{unsigned(first)};
+    const std::vector<float> q = random_floats(d, rng), keys = random_floats(ctx * d, rng),
+                             bias = random_floats(ctx, rng);
+    std::vector<float> out(d), weights = poisoned(first), scratch(ctx);
+    kernels().read_causal(q.data(), first, 1, keys.data(), keys.data(), d, d, bias.data(), 1.5f,
+                          out.data(), weights.data(), scratch.data());
+    std::vector<double> row_bias(first);
+    for (size_t j = 0; j < first; ++j) row_bias[j] = bias[first - j - 1];
+    const reference::Read ref = reference::read(q.data(), keys.data(), keys.data(), first, d, d, 1.5, row_bias.data());
+    double sum = 0.0;
+    for (size_t j = 0; j < first; ++j) {
+      EXPECT_NEAR(weights[j], ref.weights[j], 1e-5);
+      sum += weights[j];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+}
+
+TEST_P(KernelVariant, PackedTimesVectorScoresEveryRow) {
+  for (size_t rows : {1, 3, 4, 5, 23, 24, 25, 49, 300}) {
+    for (size_t cols : {1, 4, 7, 64}) {
+      std::mt19937 rng{unsigned(rows * 100 + cols)};
+      const std::vector<float> m = random_floats(rows * cols, rng), x = random_floats(cols, rng);
+      const std::vector<float> packed = packed_keys(m, rows, cols);
+      std::vector<float> out = poisoned(padded_rows(rows));
+      kernels().packed_times_vector(x.data(), packed.data(), rows, cols, 0.5f, out.data());
+      for (size_t r = 0; r < rows; ++r) {
+        double dot = 0.0, magnitude = 0.0;
+        for (size_t c = 0; c < cols; ++c) {
+          dot += double(m[r * cols + c]) * x[c];
+          magnitude += std::fabs(double(m[r * cols + c]) * x[c]);
+        }
+        ASSERT_NEAR(out[r], 0.5 * dot, (cols + 2) * 1.2e-7 * magnitude) << rows << "x" << cols << " row " << r;
+      }
+      for (size_t r = rows; r < padded_rows(rows); ++r) ASSERT_EQ(out[r], 0.0f) << "padding row " << r;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, KernelVariant, ::testing::Range<size_t>(0, kernel_set_count()),

@@ -1,0 +1,443 @@
+// memread: the native command line (DESIGN §5).
+//
+//   memread predict  --bank FILE [--top K] [--json] TEXT
+//   memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json] TEXT
+//   memread eval     --bank FILE [--json] TEXTFILE
+//   memread inspect  --bank FILE [--json]
+//   memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]
+//                       [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]
+//
+// Bad arguments: one line on stderr, exit 2. A bad file or a failed run: one line, exit 1.
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/bank.h"
+#include "model/machine.h"
+#include "model/random_bank.h"
+#include "model/safetensors.h"
+
+namespace memread {
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+// Files larger than this are refused before reading (a bank is a few MB; texts tens of MB).
+constexpr uint64_t kMaxFileBytes = uint64_t{1} << 31;
+
+const char kUsage[] =
+    "usage: memread predict  --bank FILE [--top K] [--json] TEXT\n"
+    "       memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json] TEXT\n"
+    "       memread eval     --bank FILE [--json] TEXTFILE\n"
+    "       memread inspect  --bank FILE [--json]\n"
+    "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
+    "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n";
+
+// A failure to report: one line, and the exit code.
+struct Failure {
+  int code;
+  std::string message;
+};
+
+// ---- arguments --------------------------------------------------------------------------------
+
+struct Arguments {
+  std::map<std::string, std::string> options;  // --name value
+  std::vector<std::string> flags;              // --json
+  std::vector<std::string> positional;
+};
+
+bool parse_arguments(int argc, char** argv, const std::vector<std::string>& with_value,
+                     const std::vector<std::string>& flags, Arguments& args, Failure& failure) {
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
+      const std::string name = arg.substr(2);
+      bool known = false;
+      for (const std::string& f : flags) known |= f == name;
+      if (known) {
+        args.flags.push_back(name);
+        continue;
+      }
+      for (const std::string& o : with_value) known |= o == name;
+      if (!known) {
+        failure = {kExitUsage, "unknown option " + arg + " for " + argv[1]};
+        return false;
+      }
+      if (i + 1 >= argc) {
+        failure = {kExitUsage, arg + " needs a value"};
+        return false;
+      }
+      args.options[name] = argv[++i];
+    } else {
+      args.positional.push_back(arg);
+    }
+  }
+  return true;
+}
+
+bool has_flag(const Arguments& args, const char* name) {
+  for (const std::string& f : args.flags) {
+    if (f == name) return true;
+  }
+  return false;
+}
+
+bool unsigned_option(const Arguments& args, const char* name, uint64_t fallback, uint64_t max,
+                     uint64_t& value, Failure& failure) {
+  auto it = args.options.find(name);
+  if (it == args.options.end()) {
+    value = fallback;
+    return true;
+  }
+  const std::string& text = it->second;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long parsed = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE || parsed > max) {
+    failure = {kExitUsage, std::string("--") + name + " wants a whole number from 0 to " +
+                               std::to_string(max) + ", got '" + text + "'"};
+    return false;
+  }
+  value = parsed;
+  return true;
+}
+
+bool float_option(const Arguments& args, const char* name, float fallback, float& value,
+                  Failure& failure) {
+  auto it = args.options.find(name);
+  if (it == args.options.end()) {
+    value = fallback;
+    return true;
+  }
+  char* end = nullptr;
+  const float parsed = std::strtof(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0' || !std::isfinite(parsed)) {
+    failure = {kExitUsage, std::string("--") + name + " wants a number, got '" + it->second + "'"};
+    return false;
+  }
+  value = parsed;
+  return true;
+}
+
+// ---- files ------------------------------------------------------------------------------------
+
+bool read_file(const std::string& path, std::vector<uint8_t>& bytes, Failure& failure) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file) {
+    failure = {kExitFailure, "cannot open " + path};
+    return false;
+  }
+  const std::streamoff size = file.tellg();
+  if (size < 0 || uint64_t(size) > kMaxFileBytes) {
+    failure = {kExitFailure, path + " is larger than " + std::to_string(kMaxFileBytes) + " bytes"};
+    return false;
+  }
+  bytes.resize(size_t(size));
+  file.seekg(0);
+  if (size > 0 && !file.read(reinterpret_cast<char*>(bytes.data()), size)) {
+    failure = {kExitFailure, "cannot read " + path};
+    return false;
+  }
+  return true;
+}
+
+bool load_machine(const Arguments& args, Machine& machine, std::vector<uint8_t>& bytes,
+                  Failure& failure) {
+  auto it = args.options.find("bank");
+  if (it == args.options.end()) {
+    failure = {kExitUsage, "--bank FILE is required"};
+    return false;
+  }
+  if (!read_file(it->second, bytes, failure)) return false;
+  std::string error;
+  if (!machine.load(bytes.data(), bytes.size(), error)) {
+    failure = {kExitFailure, it->second + ": " + error};
+    return false;
+  }
+  return true;
+}
+
+bool one_text(const Arguments& args, const char* what, std::string& text, Failure& failure) {
+  if (args.positional.size() != 1) {
+    failure = {kExitUsage, std::string("expected one ") + what + " argument, got " +
+                               std::to_string(args.positional.size())};
+    return false;
+  }
+  text = args.positional[0];
+  return true;
+}
+
+// ---- JSON output ------------------------------------------------------------------------------
+
+// `bytes` as a JSON string. A token can hold part of a UTF-8 sequence: bytes that do not form
+// valid UTF-8 are shown as U+FFFD, so the output is always valid JSON.
+std::string json_string(const std::string& bytes) {
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const unsigned char c = bytes[i];
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = length > 0 && i + length <= bytes.size();
+    for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(bytes[i + k]) >> 6) == 0x2;
+    if (valid && length > 1) {
+      // Reject overlong forms, surrogates and code points past U+10FFFF.
+      uint32_t cp = c & (0xFF >> (length + 1));
+      for (size_t k = 1; k < length; ++k) cp = (cp << 6) | (bytes[i + k] & 0x3F);
+      const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+      valid = cp >= min_cp[length] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (!valid) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+      continue;
+    }
+    if (length == 1) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+            out += escaped;
+          } else {
+            out += char(c);
+          }
+      }
+    } else {
+      out.append(bytes, i, length);
+    }
+    i += length;
+  }
+  return out + "\"";
+}
+
+std::string json_number(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", x);
+  return buffer;
+}
+
+const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
+const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
+
+// ---- commands ---------------------------------------------------------------------------------
+
+int predict(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv, {"bank", "top"}, {"json"}, args, failure)) return failure.code;
+  uint64_t top = 0;
+  std::string text;
+  if (!unsigned_option(args, "top", 10, 1u << 20, top, failure) || !one_text(args, "TEXT", text, failure)) {
+    return failure.code;
+  }
+  Machine machine;
+  std::vector<uint8_t> bytes;
+  if (!load_machine(args, machine, bytes, failure)) return failure.code;
+  machine.set_tokens(machine.tokenizer().encode(text));
+  std::vector<TokenProbability> tokens;
+  std::string error;
+  if (!machine.predict(size_t(top), tokens, error)) return (failure = {kExitFailure, error}).code;
+  if (has_flag(args, "json")) {
+    std::string out = "{\"tokens\": [";
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      out += std::string(i ? ", " : "") + "{\"id\": " + std::to_string(tokens[i].id) + ", \"token\": " +
+             json_string(machine.tokenizer().token_bytes(tokens[i].id)) + ", \"prob\": " +
+             json_number(tokens[i].prob) + "}";
+    }
+    std::printf("%s]}\n", out.c_str());
+  } else {
+    for (const TokenProbability& t : tokens) {
+      std::printf("%8.5f  %6d  %s\n", t.prob, t.id, json_string(machine.tokenizer().token_bytes(t.id)).c_str());
+    }
+  }
+  return 0;
+}
+
+int generate(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv, {"bank", "max", "temperature", "top-k", "top-p", "seed"}, {"json"},
+                       args, failure)) {
+    return failure.code;
+  }
+  uint64_t max_tokens = 0, top_k = 0, seed = 0;
+  SamplingOptions options;
+  std::string text;
+  if (!unsigned_option(args, "max", 100, 1u << 24, max_tokens, failure) ||
+      !unsigned_option(args, "top-k", 0, 1u << 30, top_k, failure) ||
+      !unsigned_option(args, "seed", 0, UINT64_MAX, seed, failure) ||
+      !float_option(args, "temperature", 1.0f, options.temperature, failure) ||
+      !float_option(args, "top-p", 1.0f, options.top_p, failure) ||
+      !one_text(args, "TEXT", text, failure)) {
+    return failure.code;
+  }
+  options.top_k = size_t(top_k);
+  const std::string problem = check_sampling_options(options);
+  if (!problem.empty()) return (failure = {kExitUsage, problem}).code;
+  Machine machine;
+  std::vector<uint8_t> bytes;
+  if (!load_machine(args, machine, bytes, failure)) return failure.code;
+  machine.set_tokens(machine.tokenizer().encode(text));
+  std::vector<int32_t> generated;
+  std::string error;
+  if (!machine.generate(size_t(max_tokens), options, seed, generated, error)) {
+    return (failure = {kExitFailure, error}).code;
+  }
+  const std::string continuation = machine.tokenizer().decode(generated);
+  if (has_flag(args, "json")) {
+    std::string ids;
+    for (size_t i = 0; i < generated.size(); ++i) ids += (i ? ", " : "") + std::to_string(generated[i]);
+    std::printf("{\"text\": %s, \"ids\": [%s]}\n", json_string(continuation).c_str(), ids.c_str());
+  } else {
+    std::printf("%s%s\n", text.c_str(), continuation.c_str());
+  }
+  return 0;
+}
+
+int evaluate(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv, {"bank"}, {"json"}, args, failure)) return failure.code;
+  std::string path;
+  if (!one_text(args, "TEXTFILE", path, failure)) return failure.code;
+  Machine machine;
+  std::vector<uint8_t> bank_bytes, text;
+  if (!load_machine(args, machine, bank_bytes, failure) || !read_file(path, text, failure)) {
+    return failure.code;
+  }
+  const std::vector<int32_t> tokens =
+      machine.tokenizer().encode(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+  if (tokens.size() < 2) {
+    return (failure = {kExitFailure, path + " has fewer than 2 tokens: nothing to score"}).code;
+  }
+  const Evaluation result = machine.evaluate(tokens);
+  if (has_flag(args, "json")) {
+    std::printf("{\"bits_per_byte\": %.6f, \"tokens\": %zu, \"bytes\": %zu}\n", result.bits_per_byte,
+                result.tokens, result.bytes);
+  } else {
+    std::printf("%.4f bits per byte (%zu tokens, %zu bytes scored)\n", result.bits_per_byte,
+                result.tokens, result.bytes);
+  }
+  return 0;
+}
+
+int inspect(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv, {"bank"}, {"json"}, args, failure)) return failure.code;
+  if (!args.positional.empty()) return (failure = {kExitUsage, "inspect takes no TEXT"}).code;
+  Machine machine;
+  std::vector<uint8_t> bytes;
+  if (!load_machine(args, machine, bytes, failure)) return failure.code;
+  // The bank is valid; list its tensors as the file holds them.
+  safetensors::File file;
+  std::string error;
+  safetensors::parse(bytes.data(), bytes.size(), file, error);
+  const Bank& bank = machine.bank();
+  const ModelConfig& c = bank.config;
+  const bool json = has_flag(args, "json");
+  if (json) {
+    std::string out = "{\"valid\": true, \"bytes\": " + std::to_string(bytes.size()) +
+                      ", \"config\": {\"format_version\": " + std::to_string(c.format_version) +
+                      ", \"dim\": " + std::to_string(c.dim) + ", \"layers\": " + std::to_string(c.layers) +
+                      ", \"slots\": " + std::to_string(c.slots) + ", \"vocab_size\": " +
+                      std::to_string(c.vocab_size) + ", \"context\": \"" + context_name(c.context) +
+                      "\", \"position\": \"" + position_name(c.position) + "\", \"max_context\": " +
+                      std::to_string(c.max_context) + "}, \"name\": " + json_string(bank.name) +
+                      ", \"description\": " + json_string(bank.description) + ", \"training\": " +
+                      json_string(bank.training) + ", \"tensors\": [";
+    for (size_t i = 0; i < file.tensors.size(); ++i) {
+      const safetensors::TensorInfo& t = file.tensors[i];
+      std::string shape;
+      for (size_t k = 0; k < t.shape.size(); ++k) shape += (k ? ", " : "") + std::to_string(t.shape[k]);
+      out += std::string(i ? ", " : "") + "{\"name\": " + json_string(t.name) + ", \"dtype\": \"" +
+             safetensors::dtype_name(t.dtype) + "\", \"shape\": [" + shape + "]}";
+    }
+    std::printf("%s]}\n", out.c_str());
+  } else {
+    std::printf("valid bank, %zu bytes%s%s\n", bytes.size(), bank.name.empty() ? "" : ": ",
+                bank.name.c_str());
+    std::printf("config: dim %zu, layers %zu, slots %zu, vocab %zu, context %s, position %s, max_context %zu\n",
+                c.dim, c.layers, c.slots, c.vocab_size, context_name(c.context), position_name(c.position),
+                c.max_context);
+    if (!bank.description.empty()) std::printf("description: %s\n", bank.description.c_str());
+    if (!bank.training.empty()) std::printf("training: %s\n", bank.training.c_str());
+    for (const safetensors::TensorInfo& t : file.tensors) {
+      std::string shape;
+      for (size_t k = 0; k < t.shape.size(); ++k) shape += (k ? ", " : "") + std::to_string(t.shape[k]);
+      std::printf("  %-24s %-4s [%s]\n", t.name.c_str(), safetensors::dtype_name(t.dtype), shape.c_str());
+    }
+  }
+  return 0;
+}
+
+int random_bank(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv, {"out", "dim", "layers", "slots", "merges", "context", "position",
+                                    "max-context", "seed"},
+                       {}, args, failure)) {
+    return failure.code;
+  }
+  ModelConfig config;
+  uint64_t dim = 0, layers = 0, slots = 0, merges = 0, max_context = 0, seed = 0;
+  if (!unsigned_option(args, "dim", 16, 4096, dim, failure) ||
+      !unsigned_option(args, "layers", 2, 64, layers, failure) ||
+      !unsigned_option(args, "slots", 64, 1u << 20, slots, failure) ||
+      !unsigned_option(args, "merges", 32, 1u << 16, merges, failure) ||
+      !unsigned_option(args, "max-context", 64, 1u << 16, max_context, failure) ||
+      !unsigned_option(args, "seed", 1, UINT64_MAX, seed, failure)) {
+    return failure.code;
+  }
+  const std::string context = args.options.count("context") ? args.options["context"] : "hidden";
+  const std::string position = args.options.count("position") ? args.options["position"] : "learned";
+  if (context != "input" && context != "hidden") return (failure = {kExitUsage, "--context is input or hidden"}).code;
+  if (position != "none" && position != "learned") return (failure = {kExitUsage, "--position is none or learned"}).code;
+  if (!args.options.count("out")) return (failure = {kExitUsage, "--out FILE is required"}).code;
+  if (dim == 0 || layers == 0 || slots == 0 || max_context == 0) {
+    return (failure = {kExitUsage, "--dim, --layers, --slots and --max-context must be at least 1"}).code;
+  }
+  config.dim = dim;
+  config.layers = layers;
+  config.slots = slots;
+  config.max_context = max_context;
+  config.context = context == "input" ? ContextForm::kInput : ContextForm::kHidden;
+  config.position = position == "none" ? PositionForm::kNone : PositionForm::kLearned;
+  const Bank bank = make_random_bank(config, merges, kSampleEnglish, seed);
+  const std::vector<uint8_t> bytes = write_bank(bank);
+  std::ofstream out(args.options["out"], std::ios::binary);
+  if (!out || !out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()))) {
+    return (failure = {kExitFailure, "cannot write " + args.options["out"]}).code;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace memread
+
+int main(int argc, char** argv) {
+  using namespace memread;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? kExitUsage : 0;
+  }
+  const std::string command = argv[1];
+  Failure failure{0, ""};
+  int code;
+  if (command == "predict") code = predict(argc, argv, failure);
+  else if (command == "generate") code = generate(argc, argv, failure);
+  else if (command == "eval") code = evaluate(argc, argv, failure);
+  else if (command == "inspect") code = inspect(argc, argv, failure);
+  else if (command == "random-bank") code = random_bank(argc, argv, failure);
+  else failure = {kExitUsage, "unknown command '" + command + "' (predict, generate, eval, inspect, random-bank)"}, code = kExitUsage;
+  if (code != 0) std::fprintf(stderr, "memread: %s\n", failure.message.c_str());
+  return code;
+}

@@ -1,0 +1,32 @@
+// A model's configuration: the JSON object stored in a bank's `memread.config` metadata string
+// (DESIGN §4, docs/bank-format.md).
+#pragma once
+
+#include <cstddef>
+
+namespace memread {
+
+// Where the context read takes its keys and values from (DESIGN §1).
+enum class ContextForm {
+  kInput,   // "input": C_l[j] = x_j⁰, the raw embeddings, for every layer (the seed's literal form)
+  kHidden,  // "hidden": C_l[j] = x_jˡ, the input of layer l at position j (as attention does)
+};
+
+// The position bias of the context read.
+enum class PositionForm {
+  kNone,     // "none": no bias
+  kLearned,  // "learned": b_l(δ) = P_l[δ−1] for δ = 1..T
+};
+
+struct ModelConfig {
+  int format_version = 1;
+  size_t dim = 0;          // d: embedding, key and value dimension
+  size_t layers = 0;       // L
+  size_t slots = 0;        // N: slots of each layer's bank
+  size_t vocab_size = 0;   // 256 + number of merges
+  ContextForm context = ContextForm::kHidden;
+  PositionForm position = PositionForm::kLearned;
+  size_t max_context = 0;  // T: tokens the model sees (sliding window)
+};
+
+}  // namespace memread

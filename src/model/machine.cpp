@@ -1,0 +1,292 @@
+#include "model/machine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace memread {
+
+// The bank, laid out once for the kernels.
+struct Machine::Model {
+  Bank bank;
+  Tokenizer tokenizer;
+  const KernelSet* kernels = &default_kernel_set();
+  std::vector<PackedBank> assoc;    // [layers] keys K_l, values V_l
+  std::vector<PackedBank> mlp;      // [layers] keys V_l, values K_l: the same bank, swapped
+  std::vector<float> embed_packed;  // packed E [vocab, dim]: the readout's keys
+};
+
+bool Machine::load(const uint8_t* data, size_t size, std::string& error) {
+  Bank bank;
+  if (!load_bank(data, size, bank, error)) return false;
+  return assign(std::move(bank), error);
+}
+
+bool Machine::assign(Bank bank, std::string& error) {
+  if (!validate_bank(bank, error)) return false;
+  auto model = std::make_shared<Model>();
+  if (!model->tokenizer.assign(bank.merges, error)) return false;
+  const ModelConfig& config = bank.config;
+  const size_t d = config.dim, n = config.slots;
+  for (size_t l = 0; l < config.layers; ++l) {
+    const BankLayer& layer = bank.layers[l];
+    model->assoc.emplace_back(*model->kernels);
+    model->mlp.emplace_back(*model->kernels);
+    if (!model->assoc.back().assign(layer.keys.data(), layer.values.data(), n, d, d, error) ||
+        !model->mlp.back().assign(layer.values.data(), layer.keys.data(), n, d, d, error)) {
+      return false;
+    }
+  }
+  model->embed_packed.resize(packed_floats(config.vocab_size, d));
+  pack_panels(bank.embed.data(), config.vocab_size, d, d, 1, model->embed_packed.data());
+  model->bank = std::move(bank);
+
+  // Per-window state grows with the text read (up to T rows), not with the config's T: a bank
+  // may declare a large max_context it never needs.
+  rows_.assign(config.layers + 1, {});
+  scratch_.clear();
+  model_ = std::move(model);
+  text_tokens_.clear();
+  window_.clear();
+  window_start_ = embedded_ = computed_ = 0;
+  final_row_ = SIZE_MAX;
+  rows_computed_ = 0;
+  return true;
+}
+
+const Bank& Machine::bank() const { return model_->bank; }
+const Tokenizer& Machine::tokenizer() const { return model_->tokenizer; }
+
+void Machine::set_tokens(const std::vector<int32_t>& tokens) {
+  const size_t T = config().max_context;
+  const size_t start = tokens.size() > T ? tokens.size() - T : 0;
+  std::vector<int32_t> window(tokens.begin() + start, tokens.end());
+
+  // The first window position whose rows are no longer right.
+  size_t unchanged = 0;
+  if (start == window_start_) {
+    const size_t common = std::min(window.size(), window_.size());
+    while (unchanged < common && window[unchanged] == window_[unchanged]) ++unchanged;
+  }
+  embedded_ = std::min(embedded_, unchanged);
+  computed_ = std::min(computed_, unchanged);
+  // The input form's one final row depends on every row before it and on itself.
+  if (final_row_ != SIZE_MAX && (final_row_ >= unchanged || final_row_ + 1 != window.size())) {
+    final_row_ = SIZE_MAX;
+  }
+  text_tokens_ = tokens;
+  window_ = std::move(window);
+  window_start_ = start;
+}
+
+void Machine::forward_rows(size_t first, size_t end) {
+  Model& model = *model_;
+  const Bank& bank = model.bank;
+  const size_t d = bank.config.dim;
+  const size_t count = end - first;
+  const bool hidden = bank.config.context == ContextForm::kHidden;
+  for (std::vector<float>& layer_rows : rows_) {
+    if (layer_rows.size() < end * d) layer_rows.resize(end * d);
+  }
+  if (scratch_.size() < count * d + end) scratch_.resize(count * d + end);
+  float* read = scratch_.data();                       // [count, d] one read's output
+  float* causal_scratch = scratch_.data() + count * d;  // [end]
+
+  // x⁰ = E[t] for the rows not embedded yet
+  for (size_t i = embedded_; i < end; ++i) {
+    std::memcpy(rows_[0].data() + i * d, bank.embed.data() + size_t(window_[i]) * d, d * sizeof(float));
+  }
+  embedded_ = std::max(embedded_, end);
+
+  for (size_t l = 0; l < bank.config.layers; ++l) {
+    const BankLayer& layer = bank.layers[l];
+    const float* context = hidden ? rows_[l].data() : rows_[0].data();  // C_l [end, d]
+    const float* bias = layer.position.empty() ? nullptr : layer.position.data();  // P_l [T]
+    float* h = rows_[l + 1].data() + first * d;                            // [count, d]
+    std::memcpy(h, rows_[l].data() + first * d, count * d * sizeof(float));
+    auto add_read = [&] {
+      for (size_t i = 0; i < count * d; ++i) h[i] += read[i];
+    };
+
+    // 1. h += mem(h, K_l, V_l, τ_assoc): the layer's bank
+    model.assoc[l].read(h, count, layer.temp_assoc, read);
+    add_read();
+    // 2. h += ctx(h, i): keys = values = C_l[j], j < i, scores + P_l[i − j − 1]
+    model.kernels->read_causal(h, first, count, context, context, d, d, bias, layer.temp_context,
+                               read, nullptr, causal_scratch);
+    add_read();
+    // 3. h += mem(h, V_l, K_l, τ_mlp): the same bank, keys and values swapped
+    model.mlp[l].read(h, count, layer.temp_mlp, read);
+    add_read();
+  }
+  rows_computed_ += count;
+}
+
+void Machine::ensure_final_rows(bool all_rows) {
+  const size_t n = window_.size();
+  if (config().context == ContextForm::kHidden) {
+    // Every layer's rows are the next layer's context: compute every row, from the first stale one.
+    if (computed_ < n) forward_rows(computed_, n);
+    computed_ = n;
+  } else if (all_rows) {
+    forward_rows(0, n);
+    final_row_ = n - 1;
+  } else if (final_row_ != n - 1) {
+    // The context is the raw embeddings: only the last row needs the layers.
+    forward_rows(n - 1, n);
+    final_row_ = n - 1;
+  }
+}
+
+namespace {
+const char kEmptyText[] = "the text is empty: there is no token to predict from";
+}  // namespace
+
+bool Machine::next_token_logits(std::vector<float>& logits, std::string& error) {
+  if (window_.empty()) {
+    error = kEmptyText;
+    return false;
+  }
+  ensure_final_rows(false);
+  const ModelConfig& config = this->config();
+  const size_t vocab = config.vocab_size, d = config.dim;
+  logits.resize(padded_rows(vocab));
+  // z = x_{n−1}ᴸ · Eᵀ / τ_out
+  model_->kernels->packed_times_vector(rows_[config.layers].data() + (window_.size() - 1) * d,
+                                       model_->embed_packed.data(), vocab, d,
+                                       1.0f / bank().readout_temp, logits.data());
+  logits.resize(vocab);
+  return true;
+}
+
+bool Machine::predict(size_t k, std::vector<TokenProbability>& out, std::string& error) {
+  std::vector<float> logits;
+  if (!next_token_logits(logits, error)) return false;
+  // p = softmax(z), in double
+  const double max_logit = *std::max_element(logits.begin(), logits.end());
+  double sum = 0.0;
+  for (float z : logits) sum += std::exp(double(z) - max_logit);
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i);
+  k = std::min(k, ids.size());
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  out.clear();
+  for (size_t i = 0; i < k; ++i) {
+    out.push_back({ids[i], float(std::exp(double(logits[ids[i]]) - max_logit) / sum)});
+  }
+  return true;
+}
+
+namespace {
+std::vector<SlotWeight> top_slots(const std::vector<float>& weights, size_t k) {
+  std::vector<SlotWeight> slots(weights.size());
+  for (size_t j = 0; j < weights.size(); ++j) slots[j] = {uint32_t(j), weights[j]};
+  k = std::min(k, slots.size());
+  std::partial_sort(slots.begin(), slots.begin() + k, slots.end(), [](SlotWeight a, SlotWeight b) {
+    return a.weight > b.weight || (a.weight == b.weight && a.slot < b.slot);
+  });
+  slots.resize(k);
+  return slots;
+}
+}  // namespace
+
+bool Machine::trace(size_t top, Trace& out, std::string& error) {
+  if (window_.empty()) {
+    error = kEmptyText;
+    return false;
+  }
+  ensure_final_rows(false);
+  Model& model = *model_;
+  const Bank& bank = model.bank;
+  const size_t d = bank.config.dim, last = window_.size() - 1;
+  const bool hidden = bank.config.context == ContextForm::kHidden;
+  out.window_start = window_start_;
+  out.tokens = window_;
+  out.layers.assign(bank.config.layers, LayerTrace{});
+
+  // The last row's three reads again, layer by layer, this time keeping their weights. The same
+  // kernels on the same rows: the weights are those of the reads that made the prediction.
+  std::vector<float> h(d), read(d), slot_weights(bank.config.slots), causal_scratch(last + 1);
+  for (size_t l = 0; l < bank.config.layers; ++l) {
+    const BankLayer& layer = bank.layers[l];
+    LayerTrace& traced = out.layers[l];
+    std::memcpy(h.data(), rows_[l].data() + last * d, d * sizeof(float));
+    model.assoc[l].read(h.data(), 1, layer.temp_assoc, read.data(), slot_weights.data());
+    traced.assoc = top_slots(slot_weights, top);
+    for (size_t i = 0; i < d; ++i) h[i] += read[i];
+
+    traced.context.resize(last);
+    const float* context = hidden ? rows_[l].data() : rows_[0].data();
+    model.kernels->read_causal(h.data(), last, 1, context, context, d, d,
+                               layer.position.empty() ? nullptr : layer.position.data(),
+                               layer.temp_context, read.data(), traced.context.data(),
+                               causal_scratch.data());
+    for (size_t i = 0; i < d; ++i) h[i] += read[i];
+
+    model.mlp[l].read(h.data(), 1, layer.temp_mlp, read.data(), slot_weights.data());
+    traced.mlp = top_slots(slot_weights, top);
+  }
+  return true;
+}
+
+bool Machine::sample_next(const SamplingOptions& options, Rng& rng, int32_t& id,
+                          std::string& error) {
+  error = check_sampling_options(options);
+  if (!error.empty()) return false;
+  std::vector<float> logits;
+  if (!next_token_logits(logits, error)) return false;
+  id = sample_token(logits.data(), logits.size(), options, rng);
+  return true;
+}
+
+bool Machine::generate(size_t max_tokens, const SamplingOptions& options, uint64_t seed,
+                       std::vector<int32_t>& out, std::string& error) {
+  Rng rng(seed);
+  std::vector<int32_t> text = text_tokens_;
+  for (size_t i = 0; i < max_tokens; ++i) {
+    int32_t id = 0;
+    if (!sample_next(options, rng, id, error)) return false;
+    text.push_back(id);
+    out.push_back(id);
+    set_tokens(text);  // one more token: one token's work
+  }
+  return true;
+}
+
+Evaluation Machine::evaluate(const std::vector<int32_t>& tokens) {
+  Evaluation result;
+  const size_t n = tokens.size();
+  const ModelConfig& config = this->config();
+  const size_t T = config.max_context, d = config.dim, vocab = config.vocab_size;
+  const size_t stride = std::max<size_t>(1, T / 2);
+  std::vector<float> logits(padded_rows(vocab));
+  double bits = 0.0;
+  size_t next_to_score = 1;  // token 0 has no context and is never scored
+  for (size_t start = 0; next_to_score < n; start += stride) {
+    // Window [start, end) is read as a text of its own; it scores the tokens not scored yet,
+    // each from the window position just before it. The first window scores all of its tokens,
+    // each later one its last T/2.
+    const size_t end = std::min(start + T, n);
+    set_tokens(std::vector<int32_t>(tokens.begin() + start, tokens.begin() + end));
+    ensure_final_rows(true);
+    for (size_t i = std::max(next_to_score, start + 1); i < end; ++i) {
+      const float* x = rows_[config.layers].data() + (i - 1 - start) * d;
+      model_->kernels->packed_times_vector(x, model_->embed_packed.data(), vocab, d,
+                                           1.0f / bank().readout_temp, logits.data());
+      // −log₂ p(t_i) = (logsumexp(z) − z_{t_i}) / ln 2
+      const double max_logit = *std::max_element(logits.begin(), logits.begin() + vocab);
+      double sum = 0.0;
+      for (size_t v = 0; v < vocab; ++v) sum += std::exp(double(logits[v]) - max_logit);
+      bits += (std::log(sum) + max_logit - double(logits[tokens[i]])) / std::log(2.0);
+      result.bytes += model_->tokenizer.token_bytes(tokens[i]).size();
+      ++result.tokens;
+    }
+    next_to_score = std::max(next_to_score, end);
+  }
+  result.bits_per_byte = result.bytes > 0 ? bits / double(result.bytes) : 0.0;
+  return result;
+}
+
+}  // namespace memread

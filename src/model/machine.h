@@ -1,0 +1,128 @@
+// The memory machine (DESIGN §1): a bank's layers run over a text, incrementally.
+//
+//   x_j⁰ = E[t_j]
+//   layer l, for the vector h = x_iˡ of position i:
+//     h ← h + mem(h, K_l, V_l, τ_assoc)          associative read of the layer's bank
+//     h ← h + ctx(h, i)                          context read of C_l[j < i], with position bias
+//     h ← h + mem(h, V_l, K_l, τ_mlp)            the same bank, keys and values swapped ("MLP")
+//     x_iˡ⁺¹ ← h
+//   logits z = x_{n−1}ᴸ · Eᵀ / τ_out
+//
+// The window: a text longer than T = max_context tokens is read as its last T tokens, as if the
+// text began there (so every window is a sequence the model could have been trained on).
+//
+// Incremental by design: the machine keeps, for the tokens it last read, the rows each layer
+// computed (the context rows C_l). set_tokens() compares the new tokens with those and recomputes
+// from the first one that differs: appending a token costs one token's work; an edit recomputes
+// from the edited token on. (When the window slides past T tokens, the "hidden" form recomputes
+// the window, since every row then has a different context; the "input" form still reads one.)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/mem_read.h"
+#include "kernels/packed_bank.h"
+#include "model/bank.h"
+#include "model/sampler.h"
+#include "model/tokenizer.h"
+
+namespace memread {
+
+struct TokenProbability {
+  int32_t id;
+  float prob;
+};
+
+struct SlotWeight {
+  uint32_t slot;
+  float weight;
+};
+
+// What one layer read for the last position.
+struct LayerTrace {
+  std::vector<SlotWeight> assoc;  // the top slots of the associative read, heaviest first
+  std::vector<SlotWeight> mlp;    // the top slots of the swapped ("MLP") read, heaviest first
+  std::vector<float> context;     // [position of the last token in the window] weight per previous token
+};
+
+struct Trace {
+  size_t window_start = 0;        // index of the window's first token in the whole text
+  std::vector<int32_t> tokens;    // the window's tokens
+  std::vector<LayerTrace> layers;  // [layers]
+};
+
+struct Evaluation {
+  double bits_per_byte = 0.0;
+  size_t tokens = 0;  // tokens scored (all but the first)
+  size_t bytes = 0;   // bytes of the scored tokens
+};
+
+class Machine {
+ public:
+  Machine() = default;
+
+  // Loads a bank file held in memory. False with `error` naming the problem, and the machine
+  // unchanged (a machine that had a bank keeps it), if the file is not a valid bank.
+  bool load(const uint8_t* data, size_t size, std::string& error);
+  // Takes a bank built in memory (by the trainer or a generator), after validate_bank.
+  bool assign(Bank bank, std::string& error);
+  bool loaded() const { return model_ != nullptr; }
+
+  const Bank& bank() const;
+  const ModelConfig& config() const { return bank().config; }
+  const Tokenizer& tokenizer() const;
+
+  // Makes `tokens` the text the machine has read (see the window and incremental rules above).
+  void set_tokens(const std::vector<int32_t>& tokens);
+  // Tokens of the current text, as last set.
+  const std::vector<int32_t>& tokens() const { return text_tokens_; }
+
+  // The readout's logits for the token after the current text: logits(vocab_size).
+  // False (with `error`) if the text is empty: there is nothing to predict from.
+  bool next_token_logits(std::vector<float>& logits, std::string& error);
+  // The k most probable next tokens, most probable first (ties: lowest id first).
+  bool predict(size_t k, std::vector<TokenProbability>& out, std::string& error);
+  // What each layer read for the last position; `top_slots` slots per bank read.
+  bool trace(size_t top_slots, Trace& out, std::string& error);
+  // Samples the token after the current text (it is not appended).
+  bool sample_next(const SamplingOptions& options, Rng& rng, int32_t& id, std::string& error);
+  // Appends up to max_tokens sampled tokens to the current text, one token's work each; the
+  // generated ids are also appended to `out`.
+  bool generate(size_t max_tokens, const SamplingOptions& options, uint64_t seed,
+                std::vector<int32_t>& out, std::string& error);
+
+  // Bits per byte of a whole token sequence (DESIGN §6): tokens 1..n−1 scored once each, in
+  // windows of T tokens with stride T/2. Changes the current text.
+  Evaluation evaluate(const std::vector<int32_t>& tokens);
+
+  // Counts of rows computed since the machine was loaded, per layer: the test of incrementality.
+  size_t rows_computed() const { return rows_computed_; }
+
+ private:
+  struct Model;  // the bank, laid out for the kernels
+
+  // x^L rows [first, end) of the window, from x^0..x^L rows [0, first) (see machine.cpp).
+  void forward_rows(size_t first, size_t end);
+  // Makes x^L of the window's last row valid (all rows with `all_rows`).
+  void ensure_final_rows(bool all_rows);
+
+  std::shared_ptr<Model> model_;
+  std::vector<int32_t> text_tokens_;  // the whole text
+  std::vector<int32_t> window_;       // its last ≤ T tokens, the rows below are theirs
+  size_t window_start_ = 0;
+  // rows_[l]: [≤ T, d] x^l of every window position, l = 0..L, grown as the window grows. Valid:
+  // x^0 for [0, embedded_); for "hidden" every layer for [0, computed_); for "input" the layers'
+  // rows only for row final_row_.
+  std::vector<std::vector<float>> rows_;
+  size_t embedded_ = 0;
+  size_t computed_ = 0;
+  size_t final_row_ = SIZE_MAX;
+  std::vector<float> scratch_;  // causal-read scratch and read outputs
+  size_t rows_computed_ = 0;
+};
+
+}  // namespace memread

@@ -1,0 +1,248 @@
+// The SIMD machine against the double-precision reference (reference_machine.h) on random banks of
+// every form, and the machine's promises: incremental reads equal full ones, the sliding window,
+// traces whose weights sum to 1, seeded generation, bits per byte.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/machine.h"
+#include "model/random_bank.h"
+#include "reference_machine.h"
+
+namespace memread {
+namespace {
+
+ModelConfig small_config(ContextForm context, PositionForm position, size_t layers = 2) {
+  ModelConfig config;
+  config.dim = 12;
+  config.layers = layers;
+  config.slots = 29;
+  config.context = context;
+  config.position = position;
+  config.max_context = 16;
+  return config;
+}
+
+struct Form {
+  ContextForm context;
+  PositionForm position;
+  const char* name;
+};
+const Form kForms[] = {
+    {ContextForm::kInput, PositionForm::kNone, "input/none"},
+    {ContextForm::kInput, PositionForm::kLearned, "input/learned"},
+    {ContextForm::kHidden, PositionForm::kNone, "hidden/none"},
+    {ContextForm::kHidden, PositionForm::kLearned, "hidden/learned"},
+};
+
+Machine machine_of(const Bank& bank) {
+  Machine machine;
+  std::string error;
+  EXPECT_TRUE(machine.assign(bank, error)) << error;
+  return machine;
+}
+
+std::vector<int32_t> random_tokens(size_t count, size_t vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> id(0, int32_t(vocab) - 1);
+  std::vector<int32_t> tokens(count);
+  for (int32_t& t : tokens) t = id(rng);
+  return tokens;
+}
+
+std::vector<float> logits_of(Machine& machine, const std::vector<int32_t>& tokens) {
+  machine.set_tokens(tokens);
+  std::vector<float> logits;
+  std::string error;
+  EXPECT_TRUE(machine.next_token_logits(logits, error)) << error;
+  return logits;
+}
+
+// Logits within 1e-4 of the reference, relative to the largest logit (float32 through the layers).
+void expect_logits_near(const std::vector<float>& logits, const reference::Vec& expected,
+                        const std::string& what) {
+  ASSERT_EQ(logits.size(), expected.size()) << what;
+  double scale = 1.0;
+  for (double z : expected) scale = std::max(scale, std::fabs(z));
+  for (size_t v = 0; v < logits.size(); ++v) {
+    ASSERT_NEAR(logits[v], expected[v], 1e-4 * scale) << what << " token " << v;
+  }
+}
+
+TEST(Machine, MatchesTheDoublePrecisionReferenceInEveryForm) {
+  for (const Form& form : kForms) {
+    for (size_t layers : {1, 3}) {
+      const Bank bank = make_random_bank(small_config(form.context, form.position, layers), 20,
+                                         kSampleEnglish, 7 + layers);
+      Machine machine = machine_of(bank);
+      for (size_t length : {1, 2, 3, 5, 9, 16, 17, 40}) {  // past max_context 16: the window
+        const std::vector<int32_t> tokens = random_tokens(length, bank.config.vocab_size, unsigned(length));
+        expect_logits_near(logits_of(machine, tokens), reference::logits(bank, tokens),
+                           std::string(form.name) + " layers=" + std::to_string(layers) +
+                               " length=" + std::to_string(length));
+      }
+    }
+  }
+}
+
+TEST(Machine, AppendingATokenCostsOneTokensWorkAndEqualsAFullRead) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 3);
+    Machine incremental = machine_of(bank);
+    const std::vector<int32_t> text = random_tokens(16, bank.config.vocab_size, 11);
+    for (size_t n = 1; n <= text.size(); ++n) {
+      const std::vector<int32_t> prefix(text.begin(), text.begin() + n);
+      const size_t before = incremental.rows_computed();
+      const std::vector<float> appended = logits_of(incremental, prefix);
+      EXPECT_EQ(incremental.rows_computed() - before, 1u) << form.name << ": appending token " << n;
+      Machine fresh = machine_of(bank);
+      EXPECT_EQ(appended, logits_of(fresh, prefix)) << form.name << " n=" << n;
+    }
+  }
+}
+
+TEST(Machine, AnEditRecomputesFromTheFirstChangedToken) {
+  const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 10,
+                                     kSampleEnglish, 5);
+  Machine machine = machine_of(bank);
+  std::vector<int32_t> text = random_tokens(14, bank.config.vocab_size, 12);
+  logits_of(machine, text);
+  text[9] = (text[9] + 1) % int32_t(bank.config.vocab_size);
+  const size_t before = machine.rows_computed();
+  const std::vector<float> edited = logits_of(machine, text);
+  EXPECT_EQ(machine.rows_computed() - before, 14u - 9u) << "rows 9..13 only";
+  Machine fresh = machine_of(bank);
+  EXPECT_EQ(edited, logits_of(fresh, text));
+  // Reading the same text again costs nothing.
+  const size_t again = machine.rows_computed();
+  logits_of(machine, text);
+  EXPECT_EQ(machine.rows_computed(), again);
+}
+
+TEST(Machine, ATextLongerThanTheContextIsReadAsItsLastTTokens) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 9);
+    const std::vector<int32_t> text = random_tokens(45, bank.config.vocab_size, 13);
+    const std::vector<int32_t> last16(text.end() - 16, text.end());
+    Machine long_text = machine_of(bank), window_only = machine_of(bank);
+    EXPECT_EQ(logits_of(long_text, text), logits_of(window_only, last16)) << form.name;
+  }
+}
+
+TEST(Machine, TraceWeightsSumToOnePerRead) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 4);
+    Machine machine = machine_of(bank);
+    machine.set_tokens(random_tokens(7, bank.config.vocab_size, 14));
+    Trace trace;
+    std::string error;
+    ASSERT_TRUE(machine.trace(bank.config.slots, trace, error)) << error;  // every slot
+    ASSERT_EQ(trace.layers.size(), bank.config.layers);
+    for (const LayerTrace& layer : trace.layers) {
+      double assoc = 0.0, mlp = 0.0, context = 0.0;
+      for (const SlotWeight& s : layer.assoc) assoc += s.weight;
+      for (const SlotWeight& s : layer.mlp) mlp += s.weight;
+      for (float w : layer.context) context += w;
+      EXPECT_NEAR(assoc, 1.0, 1e-5) << form.name;
+      EXPECT_NEAR(mlp, 1.0, 1e-5) << form.name;
+      EXPECT_EQ(layer.context.size(), 6u) << "one weight per previous token";
+      EXPECT_NEAR(context, 1.0, 1e-5) << form.name;
+      for (size_t i = 1; i < layer.assoc.size(); ++i) EXPECT_GE(layer.assoc[i - 1].weight, layer.assoc[i].weight);
+    }
+    // Tracing does not disturb the prediction.
+    Machine fresh = machine_of(bank);
+    EXPECT_EQ(logits_of(machine, trace.tokens), logits_of(fresh, trace.tokens));
+  }
+}
+
+TEST(Machine, PredictGivesTheMostProbableTokensWithProbabilities) {
+  const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 10, kSampleEnglish, 6);
+  Machine machine = machine_of(bank);
+  machine.set_tokens(random_tokens(5, bank.config.vocab_size, 15));
+  std::vector<TokenProbability> all, top;
+  std::string error;
+  ASSERT_TRUE(machine.predict(bank.config.vocab_size, all, error)) << error;
+  ASSERT_TRUE(machine.predict(5, top, error)) << error;
+  double sum = 0.0;
+  for (const TokenProbability& p : all) sum += p.prob;
+  EXPECT_NEAR(sum, 1.0, 1e-4);
+  ASSERT_EQ(top.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(top[i].id, all[i].id);
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_GE(all[i - 1].prob, all[i].prob);
+}
+
+TEST(Machine, AnEmptyTextHasNothingToPredictFrom) {
+  const Bank bank = make_random_bank(small_config(ContextForm::kInput, PositionForm::kNone), 0, "", 1);
+  Machine machine = machine_of(bank);
+  machine.set_tokens({});
+  std::vector<float> logits;
+  std::string error;
+  EXPECT_FALSE(machine.next_token_logits(logits, error));
+  EXPECT_NE(error.find("empty"), std::string::npos) << error;
+}
+
+TEST(Machine, GenerationIsGreedyAtTemperatureZeroAndRepeatableForASeed) {
+  const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 10, kSampleEnglish, 8);
+  const std::vector<int32_t> prompt = random_tokens(3, bank.config.vocab_size, 16);
+  std::string error;
+
+  Machine greedy = machine_of(bank);
+  greedy.set_tokens(prompt);
+  std::vector<int32_t> generated;
+  ASSERT_TRUE(greedy.generate(20, {0.0f, 0, 1.0f}, 1, generated, error)) << error;  // past T = 16
+  std::vector<int32_t> text = prompt;
+  Machine step = machine_of(bank);
+  for (int32_t id : generated) {
+    step.set_tokens(text);
+    std::vector<TokenProbability> best;
+    ASSERT_TRUE(step.predict(1, best, error));
+    EXPECT_EQ(id, best[0].id);
+    text.push_back(id);
+  }
+
+  for (uint64_t seed : {1u, 2u}) {
+    std::vector<int32_t> a, b;
+    Machine first = machine_of(bank), second = machine_of(bank);
+    first.set_tokens(prompt);
+    second.set_tokens(prompt);
+    ASSERT_TRUE(first.generate(30, {0.9f, 40, 0.95f}, seed, a, error)) << error;
+    ASSERT_TRUE(second.generate(30, {0.9f, 40, 0.95f}, seed, b, error)) << error;
+    EXPECT_EQ(a, b) << "seed " << seed;
+  }
+  std::vector<int32_t> bad;
+  EXPECT_FALSE(greedy.generate(1, {-1.0f, 0, 1.0f}, 1, bad, error));
+  EXPECT_NE(error.find("temperature"), std::string::npos);
+  EXPECT_FALSE(greedy.generate(1, {1.0f, 0, 0.0f}, 1, bad, error));
+  EXPECT_NE(error.find("top-p"), std::string::npos);
+}
+
+TEST(Machine, BitsPerByteScoresEveryTokenButTheFirstOnceInHalfOverlappingWindows) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 10);
+    Machine machine = machine_of(bank);
+    const std::vector<int32_t> text = random_tokens(41, bank.config.vocab_size, 17);
+    const Evaluation evaluation = machine.evaluate(text);
+    // By hand: T = 16, stride 8. Token i is predicted from the window that scores it.
+    double bits = 0.0;
+    size_t bytes = 0;
+    for (size_t i = 1; i < text.size(); ++i) {
+      const size_t start = i < 16 ? 0 : (i - 16) / 8 * 8 + 8;  // the window whose last 8 hold i
+      const std::vector<int32_t> context(text.begin() + start, text.begin() + i);
+      const reference::Vec z = reference::logits(bank, context);
+      const double max_z = *std::max_element(z.begin(), z.end());
+      double sum = 0.0;
+      for (double v : z) sum += std::exp(v - max_z);
+      bits += (std::log(sum) + max_z - z[text[i]]) / std::log(2.0);
+      bytes += machine.tokenizer().token_bytes(text[i]).size();
+    }
+    EXPECT_EQ(evaluation.tokens, text.size() - 1) << form.name;
+    EXPECT_EQ(evaluation.bytes, bytes) << form.name;
+    EXPECT_NEAR(evaluation.bits_per_byte, bits / double(bytes), 1e-4) << form.name;
+  }
+}
+
+}  // namespace
+}  // namespace memread

@@ -1,0 +1,89 @@
+// The machine of DESIGN §1 in double precision, written straight from the equations: every
+// position, every layer, naive loops. Tests only: what the SIMD machine is checked against.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "model/bank.h"
+
+namespace memread::reference {
+
+using Vec = std::vector<double>;
+
+// mem(q, keys, values, τ) with keys(n×d), values(n×d) given as rows; bias(n) may be empty.
+inline Vec mem(const Vec& q, const std::vector<Vec>& keys, const std::vector<Vec>& values,
+               double temp, const Vec& bias = {}) {
+  Vec out(q.size(), 0.0);
+  if (keys.empty()) return out;
+  Vec scores(keys.size());
+  for (size_t j = 0; j < keys.size(); ++j) {
+    double dot = 0.0;
+    for (size_t k = 0; k < q.size(); ++k) dot += q[k] * keys[j][k];
+    scores[j] = dot / temp + (bias.empty() ? 0.0 : bias[j]);
+  }
+  const double max_score = *std::max_element(scores.begin(), scores.end());
+  double sum = 0.0;
+  for (double& s : scores) sum += s = std::exp(s - max_score);
+  for (size_t j = 0; j < keys.size(); ++j)
+    for (size_t k = 0; k < q.size(); ++k) out[k] += scores[j] / sum * values[j][k];
+  return out;
+}
+
+inline std::vector<Vec> rows_of(const std::vector<float>& m, size_t rows, size_t d) {
+  std::vector<Vec> out(rows, Vec(d));
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t k = 0; k < d; ++k) out[r][k] = m[r * d + k];
+  return out;
+}
+
+// Logits of the token after `tokens` (non-empty): the last T tokens read as a text of their own.
+inline Vec logits(const Bank& bank, const std::vector<int32_t>& tokens) {
+  const ModelConfig& c = bank.config;
+  const size_t d = c.dim;
+  const size_t start = tokens.size() > c.max_context ? tokens.size() - c.max_context : 0;
+  const std::vector<int32_t> window(tokens.begin() + start, tokens.end());
+  const size_t n = window.size();
+
+  // x⁰_j = E[t_j]
+  std::vector<Vec> x0(n, Vec(d));
+  for (size_t j = 0; j < n; ++j)
+    for (size_t k = 0; k < d; ++k) x0[j][k] = bank.embed[size_t(window[j]) * d + k];
+
+  std::vector<Vec> x = x0;  // xˡ for every position
+  for (size_t l = 0; l < c.layers; ++l) {
+    const BankLayer& layer = bank.layers[l];
+    const std::vector<Vec> K = rows_of(layer.keys, c.slots, d), V = rows_of(layer.values, c.slots, d);
+    const std::vector<Vec>& C = c.context == ContextForm::kHidden ? x : x0;  // C_l
+    std::vector<Vec> next(n);
+    for (size_t i = 0; i < n; ++i) {
+      Vec h = x[i];
+      Vec a = mem(h, K, V, layer.temp_assoc);
+      for (size_t k = 0; k < d; ++k) h[k] += a[k];
+      // context: rows j < i, bias P_l[i − j − 1]
+      std::vector<Vec> previous(C.begin(), C.begin() + i);
+      Vec bias;
+      if (c.position == PositionForm::kLearned) {
+        for (size_t j = 0; j < i; ++j) bias.push_back(layer.position[i - j - 1]);
+      }
+      Vec r = mem(h, previous, previous, layer.temp_context, bias);
+      for (size_t k = 0; k < d; ++k) h[k] += r[k];
+      Vec m = mem(h, V, K, layer.temp_mlp);
+      for (size_t k = 0; k < d; ++k) h[k] += m[k];
+      next[i] = h;
+    }
+    x = next;
+  }
+  // z = x_{n−1}ᴸ · Eᵀ / τ_out
+  Vec z(c.vocab_size);
+  for (size_t v = 0; v < c.vocab_size; ++v) {
+    double dot = 0.0;
+    for (size_t k = 0; k < d; ++k) dot += x[n - 1][k] * bank.embed[v * d + k];
+    z[v] = dot / bank.readout_temp;
+  }
+  return z;
+}
+
+}  // namespace memread::reference

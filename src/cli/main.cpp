@@ -179,48 +179,16 @@ bool one_text(const Arguments& args, const char* what, std::string& text, Failur
 
 // `bytes` as a JSON string. A token can hold part of a UTF-8 sequence: bytes that do not form
 // valid UTF-8 are shown as U+FFFD, so the output is always valid JSON.
-std::string json_string(const std::string& bytes) {
-  std::string out = "\"";
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const unsigned char c = bytes[i];
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool valid = length > 0 && i + length <= bytes.size();
-    for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(bytes[i + k]) >> 6) == 0x2;
-    if (valid && length > 1) {
-      // Reject overlong forms, surrogates and code points past U+10FFFF.
-      uint32_t cp = c & (0xFF >> (length + 1));
-      for (size_t k = 1; k < length; ++k) cp = (cp << 6) | (bytes[i + k] & 0x3F);
-      const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-      valid = cp >= min_cp[length] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-    }
-    if (!valid) {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      ++i;
-      continue;
-    }
-    if (length == 1) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            out += escaped;
-          } else {
-            out += char(c);
-          }
-      }
-    } else {
-      out.append(bytes, i, length);
-    }
-    i += length;
+std::string json_string(std::string_view bytes) {
+  std::string valid;
+  size_t bad = 0;
+  while (!safetensors::is_valid_utf8(bytes, &bad)) {
+    valid.append(bytes.substr(0, bad));
+    valid += "\xEF\xBF\xBD";  // U+FFFD
+    bytes.remove_prefix(bad + 1);
   }
-  return out + "\"";
+  valid.append(bytes);
+  return safetensors::json_quote(valid);
 }
 
 std::string json_number(double x) {
@@ -357,10 +325,8 @@ int inspect(int argc, char** argv, Failure& failure) {
                       json_string(bank.training) + ", \"tensors\": [";
     for (size_t i = 0; i < file.tensors.size(); ++i) {
       const safetensors::TensorInfo& t = file.tensors[i];
-      std::string shape;
-      for (size_t k = 0; k < t.shape.size(); ++k) shape += (k ? ", " : "") + std::to_string(t.shape[k]);
       out += std::string(i ? ", " : "") + "{\"name\": " + json_string(t.name) + ", \"dtype\": \"" +
-             safetensors::dtype_name(t.dtype) + "\", \"shape\": [" + shape + "]}";
+             safetensors::dtype_name(t.dtype) + "\", \"shape\": " + safetensors::shape_text(t.shape) + "}";
     }
     std::printf("%s]}\n", out.c_str());
   } else {
@@ -372,9 +338,8 @@ int inspect(int argc, char** argv, Failure& failure) {
     if (!bank.description.empty()) std::printf("description: %s\n", bank.description.c_str());
     if (!bank.training.empty()) std::printf("training: %s\n", bank.training.c_str());
     for (const safetensors::TensorInfo& t : file.tensors) {
-      std::string shape;
-      for (size_t k = 0; k < t.shape.size(); ++k) shape += (k ? ", " : "") + std::to_string(t.shape[k]);
-      std::printf("  %-24s %-4s [%s]\n", t.name.c_str(), safetensors::dtype_name(t.dtype), shape.c_str());
+      std::printf("  %-24s %-4s %s\n", t.name.c_str(), safetensors::dtype_name(t.dtype),
+                  safetensors::shape_text(t.shape).c_str());
     }
   }
   return 0;

@@ -209,15 +209,6 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
   return list;
 }
 
-std::string shape_text(const std::vector<uint64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) out += ", ";
-    out += std::to_string(shape[i]);
-  }
-  return out + "]";
-}
-
 // A float tensor's elements, widened from F16 if need be; unaligned bytes are read with memcpy.
 std::vector<float> decode_floats(const st::File& file, const st::TensorInfo& t) {
   const size_t count = size_t(t.element_count);  // ≤ the file's size: checked by parse
@@ -419,7 +410,7 @@ bool load_bank(const uint8_t* data, size_t size, Bank& bank, std::string& error)
       return false;
     }
     if (t.shape != e.shape) {
-      error = name + ": shape " + shape_text(t.shape) + " does not match " + e.shape_text;
+      error = name + ": shape " + st::shape_text(t.shape) + " does not match " + e.shape_text;
       return false;
     }
   }

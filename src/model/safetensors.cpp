@@ -221,8 +221,6 @@ const char* kind_text(const JsonScalar& value) {
   return "?";
 }
 
-namespace {
-
 std::string shape_text(const std::vector<uint64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -231,6 +229,8 @@ std::string shape_text(const std::vector<uint64_t>& shape) {
   }
   return out + "]";
 }
+
+namespace {
 
 // nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1,
 // column 7: " prefix (we give the byte offset ourselves), cut to one short valid-UTF-8 line.

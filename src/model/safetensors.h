@@ -86,6 +86,9 @@ float f16_to_f32(uint16_t half);
 // U+10FFFF). On false, `bad_offset` (if given) receives the offset of the first bad sequence.
 bool is_valid_utf8(std::string_view text, size_t* bad_offset = nullptr);
 
+// A shape as text: "[296, 16]" (also valid JSON).
+std::string shape_text(const std::vector<uint64_t>& shape);
+
 // `text` as a JSON string literal, for the writer and for quoting names in error messages.
 std::string json_quote(std::string_view text);
 

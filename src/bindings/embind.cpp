@@ -1,20 +1,47 @@
-// The binding table of the npm package's wasm module: names only, no logic. Pointers cross as
-// uintptr_t offsets into wasm memory; the JS package (src/js) owns validation and the friendly API.
+// The binding table of the npm package's wasm module: names and the conversions between C++ and
+// JS values, no logic. Pointers cross as uintptr_t offsets into wasm memory; results come back as
+// fresh JS objects and typed-array copies, so JS never holds a view that memory growth would
+// detach. Failures come back as {error: "..."} (Emscripten 3.1.6 would turn a C++ exception into a
+// bare number); the JS package (src/js) validates arguments and raises MemreadError.
 #include <emscripten/bind.h>
+#include <emscripten/val.h>
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/mem_read.h"
 #include "kernels/packed_bank.h"
+#include "model/machine.h"
 
+using emscripten::val;
+using memread::Machine;
 using memread::PackedBank;
 
 namespace {
 float* floats_at(uintptr_t offset) { return reinterpret_cast<float*>(offset); }
+
+template <typename T>
+val typed_array_copy(const char* type, const std::vector<T>& values) {
+  return val::global(type).new_(emscripten::typed_memory_view(values.size(), values.data()));
+}
+
+val error_object(const std::string& error) {
+  val result = val::object();
+  result.set("error", error);
+  return result;
+}
+
+const char* context_name(memread::ContextForm form) {
+  return form == memread::ContextForm::kInput ? "input" : "hidden";
+}
+const char* position_name(memread::PositionForm form) {
+  return form == memread::PositionForm::kNone ? "none" : "learned";
+}
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(memread) {
+  // ---- kernels ----
   emscripten::function("simdBackend", +[] { return std::string(memread::simd_backend()); });
   emscripten::function("kernelSetCount", &memread::kernel_set_count);
   emscripten::function("kernelSetName", +[](size_t i) { return std::string(memread::kernel_set(i).name); });
@@ -43,4 +70,121 @@ EMSCRIPTEN_BINDINGS(memread) {
       .function("slots", &PackedBank::slots)
       .function("keyDim", &PackedBank::key_dim)
       .function("valueDim", &PackedBank::value_dim);
+
+  // ---- the machine ----
+  emscripten::class_<memread::Rng>("Rng")
+      // Seeds are whole numbers below 2^53 (checked in JS).
+      .constructor(+[](double seed) { return new memread::Rng(uint64_t(seed)); });
+
+  emscripten::class_<Machine>("Machine")
+      .constructor<>()
+      // "" on success, else what is wrong with the bank file at [bytes, bytes + size).
+      .function("load", +[](Machine& machine, uintptr_t bytes, size_t size) {
+        std::string error;
+        return machine.load(reinterpret_cast<const uint8_t*>(bytes), size, error) ? std::string() : error;
+      })
+      .function("info", +[](const Machine& machine) {
+        const memread::Bank& bank = machine.bank();
+        const memread::ModelConfig& c = bank.config;
+        val config = val::object();
+        config.set("formatVersion", c.format_version);
+        config.set("dim", c.dim);
+        config.set("layers", c.layers);
+        config.set("slots", c.slots);
+        config.set("vocabSize", c.vocab_size);
+        config.set("context", std::string(context_name(c.context)));
+        config.set("position", std::string(position_name(c.position)));
+        config.set("maxContext", c.max_context);
+        val info = val::object();
+        info.set("config", config);
+        info.set("name", bank.name);
+        info.set("description", bank.description);
+        info.set("training", bank.training);
+        return info;
+      })
+      .function("tokenize", +[](const Machine& machine, const std::string& text) {
+        return typed_array_copy("Int32Array", machine.tokenizer().encode(text));
+      })
+      // The bytes of `ids` (each < vocab size: checked in JS).
+      .function("detokenize", +[](const Machine& machine, val ids) {
+        const std::string bytes = machine.tokenizer().decode(emscripten::convertJSArrayToNumberVector<int32_t>(ids));
+        return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+      })
+      .function("tokenBytes", +[](const Machine& machine, int32_t id) {
+        const std::string& bytes = machine.tokenizer().token_bytes(id);
+        return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+      })
+      // Reads `text` (recomputing from its first changed token) → {ids, probs} of the top k.
+      .function("predict", +[](Machine& machine, const std::string& text, size_t k) {
+        machine.set_tokens(machine.tokenizer().encode(text));
+        std::vector<memread::TokenProbability> top;
+        std::string error;
+        if (!machine.predict(k, top, error)) return error_object(error);
+        std::vector<int32_t> ids;
+        std::vector<float> probs;
+        for (const memread::TokenProbability& t : top) {
+          ids.push_back(t.id);
+          probs.push_back(t.prob);
+        }
+        val result = val::object();
+        result.set("ids", typed_array_copy("Int32Array", ids));
+        result.set("probs", typed_array_copy("Float32Array", probs));
+        return result;
+      })
+      .function("setText", +[](Machine& machine, const std::string& text) {
+        machine.set_tokens(machine.tokenizer().encode(text));
+        return machine.tokens().size();
+      })
+      // Token ids (each < vocab size: checked in JS), e.g. a prompt and what was generated so far.
+      .function("setTokens", +[](Machine& machine, val ids) {
+        machine.set_tokens(emscripten::convertJSArrayToNumberVector<int32_t>(ids));
+      })
+      // The next token after the current text, sampled → {id} or {error}.
+      .function("sampleNext", +[](Machine& machine, memread::Rng& rng, float temperature, size_t top_k, float top_p) {
+        int32_t id = 0;
+        std::string error;
+        if (!machine.sample_next({temperature, top_k, top_p}, rng, id, error)) return error_object(error);
+        val result = val::object();
+        result.set("id", id);
+        return result;
+      })
+      .function("trace", +[](Machine& machine, const std::string& text, size_t top) {
+        machine.set_tokens(machine.tokenizer().encode(text));
+        memread::Trace trace;
+        std::string error;
+        if (!machine.trace(top, trace, error)) return error_object(error);
+        val layers = val::array();
+        for (const memread::LayerTrace& layer : trace.layers) {
+          std::vector<uint32_t> assoc_slots, mlp_slots;
+          std::vector<float> assoc_weights, mlp_weights;
+          for (const memread::SlotWeight& s : layer.assoc) {
+            assoc_slots.push_back(s.slot);
+            assoc_weights.push_back(s.weight);
+          }
+          for (const memread::SlotWeight& s : layer.mlp) {
+            mlp_slots.push_back(s.slot);
+            mlp_weights.push_back(s.weight);
+          }
+          val entry = val::object();
+          entry.set("assocSlots", typed_array_copy("Uint32Array", assoc_slots));
+          entry.set("assocWeights", typed_array_copy("Float32Array", assoc_weights));
+          entry.set("mlpSlots", typed_array_copy("Uint32Array", mlp_slots));
+          entry.set("mlpWeights", typed_array_copy("Float32Array", mlp_weights));
+          entry.set("context", typed_array_copy("Float32Array", layer.context));
+          layers.call<void>("push", entry);
+        }
+        val result = val::object();
+        result.set("windowStart", trace.window_start);
+        result.set("ids", typed_array_copy("Int32Array", trace.tokens));
+        result.set("layers", layers);
+        return result;
+      })
+      .function("evaluate", +[](Machine& machine, const std::string& text) {
+        const memread::Evaluation e = machine.evaluate(machine.tokenizer().encode(text));
+        val result = val::object();
+        result.set("bitsPerByte", e.bits_per_byte);
+        result.set("tokens", e.tokens);
+        result.set("bytes", e.bytes);
+        return result;
+      });
 }

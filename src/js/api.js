@@ -1,6 +1,8 @@
 // The public API, written once for both entries. Each entry (index.js for browsers and workers,
 // node.js for Node) passes the function that instantiates the Embind module in its environment.
+import { fetchBank } from './bank-cache.js';
 import { MemreadError } from './errors.js';
+import { createMachine } from './machine.js';
 import {
   requireDim, requireFinite, requireFloat32Array, requireMultipleOf, requireTemperature,
 } from './validate.js';
@@ -236,5 +238,68 @@ export function makeApi(instantiate) {
     }
   }
 
-  return { init, backendInfo, MemBank, memRead, MemreadError };
+  /**
+   * Loads a bank and returns a Machine (see index.d.ts). Calls init() itself.
+   * @param {string|URL|ArrayBuffer|Uint8Array|Blob|Response} source
+   * @param {{onProgress?: Function, signal?: AbortSignal, cache?: boolean, locateFile?: Function, wasmBinary?: ArrayBuffer|Uint8Array}} [options]
+   */
+  async function loadMachine(source, options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new MemreadError('BAD_OPTION', 'loadMachine options must be an object');
+    }
+    const { onProgress, signal, cache = true, locateFile, wasmBinary } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new MemreadError('BAD_OPTION', 'onProgress must be a function');
+    }
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new MemreadError('BAD_OPTION', 'signal must be an AbortSignal');
+    }
+    const throwIfAborted = () => {
+      if (signal?.aborted) throw signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+    };
+    throwIfAborted();
+    const [bytes] = await Promise.all([
+      readSource(source, { onProgress, signal, cache }),
+      init({ locateFile, wasmBinary }),
+    ]);
+    throwIfAborted();
+    return createMachine(core, bytes);
+  }
+
+  return { init, backendInfo, MemBank, memRead, MemreadError, loadMachine };
+}
+
+/**
+ * The bytes of a bank source: URL strings and URLs are fetched (through the bank cache), the rest
+ * is read in place.
+ */
+async function readSource(source, { onProgress, signal, cache }) {
+  const report = (loaded, total) => onProgress?.({ loaded, total });
+  if (typeof source === 'string' || source instanceof URL) {
+    let url;
+    try {
+      url = new URL(source, globalThis.location?.href);
+    } catch {
+      throw new MemreadError('BAD_TYPE', `bank source "${String(source)}" is not a valid URL`);
+    }
+    return fetchBank(url, { signal, onProgress, cache });
+  }
+  let bytes;
+  if (source instanceof Uint8Array) {
+    bytes = source;
+  } else if (source instanceof ArrayBuffer) {
+    bytes = new Uint8Array(source);
+  } else if (typeof Blob !== 'undefined' && source instanceof Blob) {
+    bytes = new Uint8Array(await source.arrayBuffer());
+  } else if (typeof Response !== 'undefined' && source instanceof Response) {
+    if (!source.ok) {
+      throw new MemreadError('FETCH_FAILED', `the Response holds HTTP ${source.status}${source.statusText ? ' ' + source.statusText : ''}, not a bank`);
+    }
+    bytes = new Uint8Array(await source.arrayBuffer());
+  } else {
+    throw new MemreadError('BAD_TYPE',
+      'a bank source must be a URL string, URL, ArrayBuffer, Uint8Array, Blob or Response');
+  }
+  report(bytes.length, bytes.length);
+  return bytes;
 }

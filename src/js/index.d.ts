@@ -18,7 +18,11 @@ export type MemreadErrorCode =
   | 'NOT_INITIALIZED'   // a synchronous call before `await init()`
   | 'NO_WASM_SIMD'      // this engine has no WebAssembly SIMD
   | 'WASM_LOAD_FAILED'  // the wasm module could not be fetched or instantiated
-  | 'OUT_OF_MEMORY';    // the request does not fit in wasm memory (4 GiB at most)
+  | 'OUT_OF_MEMORY'     // the request does not fit in wasm memory (4 GiB at most)
+  | 'BAD_BANK'          // the bytes are not a valid bank (the message names the rule broken)
+  | 'FETCH_FAILED'      // a bank URL could not be fetched (network error, HTTP status, not a bank)
+  | 'EMPTY_TEXT'        // predict/trace/generate of an empty text: nothing to predict from
+  | 'BAD_TOKEN';        // a token id that is not in the bank's vocabulary
 
 /** The one error type memread throws; branch on `code`, show `message` to a person. */
 export class MemreadError extends Error {
@@ -109,3 +113,136 @@ export interface MemReadOptions {
 export function memRead(
   q: Float32Array, keys: Float32Array, values: Float32Array, temp: number, options?: MemReadOptions,
 ): Float32Array;
+
+// ---- The machine ------------------------------------------------------------------------------
+
+/** Where a bank comes from. A string is a URL (relative URLs resolve against the page). */
+export type BankSource = string | URL | ArrayBuffer | Uint8Array | Blob | Response;
+
+export interface LoadProgress {
+  /** Bytes received so far. */
+  loaded: number;
+  /** Total bytes, when the server said (Content-Length); else null. */
+  total: number | null;
+}
+
+export interface LoadMachineOptions extends InitOptions {
+  /** Called as the bank's bytes arrive (fetches) and once at the end. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Aborts the fetch and the load: the promise rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal;
+  /**
+   * Banks fetched by URL are kept in the Cache API (browsers) under "memread-banks" and not fetched
+   * again; false turns that off for this call. Default true.
+   */
+  cache?: boolean;
+}
+
+/** The model's configuration, as stored in the bank (DESIGN §4). */
+export interface MachineConfig {
+  formatVersion: number;
+  dim: number;
+  layers: number;
+  slots: number;
+  vocabSize: number;
+  context: 'input' | 'hidden';
+  position: 'none' | 'learned';
+  maxContext: number;
+}
+
+export interface MachineInfo {
+  config: MachineConfig;
+  name: string;
+  description: string;
+  /** The bank's `memread.training` metadata (JSON text: corpus, steps, bits per byte), or "". */
+  training: string;
+  /** Bytes of the bank file. */
+  bytes: number;
+}
+
+export interface TokenPrediction {
+  /** The token's text (bytes that are not valid UTF-8 on their own show as U+FFFD). */
+  token: string;
+  id: number;
+  prob: number;
+}
+
+export interface SlotWeight {
+  slot: number;
+  weight: number;
+}
+
+export interface LayerTrace {
+  /** The heaviest slots of the associative read, heaviest first. */
+  assoc: SlotWeight[];
+  /** The heaviest slots of the swapped ("MLP") read. */
+  mlp: SlotWeight[];
+  /** The context read's weight of every previous token of the window (length = tokens.length − 1). */
+  context: Float32Array;
+}
+
+export interface Trace {
+  /** Index, in the text's tokens, of the first token the model saw (texts longer than maxContext). */
+  windowStart: number;
+  /** The window's token ids and texts. */
+  ids: Int32Array;
+  tokens: string[];
+  /** One entry per layer. */
+  layers: LayerTrace[];
+}
+
+export interface GenerateOptions {
+  /** Tokens to generate at most. Default 64. */
+  maxTokens?: number;
+  /** 0 = greedy. Default 1. */
+  temperature?: number;
+  /** Keep the k most probable tokens; 0 = all. Default 0. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set reaching this probability, in (0, 1]. Default 1. */
+  topP?: number;
+  /** Same seed, same text. Default 0. */
+  seed?: number;
+  /** Stops the generation within one token. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A loaded bank, ready to read text. Reads are incremental: predicting after one more keystroke
+ * costs about one token's work. Owns wasm memory: call dispose().
+ */
+export interface Machine {
+  readonly info: MachineInfo;
+  /**
+   * The most probable next tokens after `text`, most probable first.
+   * @example
+   * await machine.predict('The jury said', { topK: 3 });
+   * // → [{ token: ' the', id: 262, prob: 0.21 }, { token: ' that', id: 300, prob: 0.09 }, …]
+   */
+  predict(text: string, options?: { topK?: number }): TokenPrediction[];
+  /**
+   * Streams a continuation of `text`, piece by piece (whole characters).
+   * @example
+   * for await (const piece of machine.generate('The jury', { maxTokens: 20, temperature: 0 })) out += piece;
+   */
+  generate(text: string, options?: GenerateOptions): AsyncIterable<string>;
+  /** What each layer read for the last position of `text`: enough to draw what the model looked at. */
+  trace(text: string, options?: { topSlots?: number }): Trace;
+  /** Bits per byte of `text` (DESIGN §6). */
+  evaluate(text: string): { bitsPerByte: number; tokens: number; bytes: number };
+  tokenize(text: string): Int32Array;
+  detokenize(ids: Int32Array | number[]): string;
+  /** Frees the wasm memory. Later calls throw MemreadError DISPOSED. Safe to call twice. */
+  dispose(): void;
+}
+
+/**
+ * Loads a bank and returns a Machine. Calls init() itself.
+ * @example
+ * import { loadMachine } from 'memread';
+ * const machine = await loadMachine('/banks/en-brown.safetensors', { onProgress: (p) => console.log(p.loaded) });
+ * machine.predict('The jury said');
+ */
+export function loadMachine(source: BankSource, options?: LoadMachineOptions): Promise<Machine>;
+
+/** Removes every bank memread cached (Cache API "memread-banks"). Resolves to the number removed. */
+export function clearBankCache(): Promise<number>;

@@ -6,6 +6,7 @@ import { makeApi } from './api.js';
 
 const api = makeApi((options) => createMemreadCore(options));
 
-export const { init, backendInfo, MemBank, memRead } = api;
+export const { init, backendInfo, MemBank, memRead, loadMachine } = api;
+export { clearBankCache } from './bank-cache.js';
 export { MemreadError } from './errors.js';
 export { hasWasmSimd } from './api.js';

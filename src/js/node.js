@@ -14,6 +14,7 @@ const api = makeApi(async (options) => {
   return createMemreadCore(moduleOptions);
 });
 
-export const { init, backendInfo, MemBank, memRead } = api;
+export const { init, backendInfo, MemBank, memRead, loadMachine } = api;
+export { clearBankCache } from './bank-cache.js';
 export { MemreadError } from './errors.js';
 export { hasWasmSimd } from './api.js';

@@ -1,0 +1,235 @@
+// A loaded bank as a JS object: the friendly side of the Embind `Machine`. Validates every argument
+// (raising MemreadError before anything reaches wasm), cleans text to well-formed Unicode, turns
+// token bytes into strings, and streams generation one token at a time.
+import { MemreadError } from './errors.js';
+
+const textDecoder = new TextDecoder('utf-8');  // non-fatal: invalid bytes become U+FFFD
+
+/**
+ * `text` with every lone surrogate replaced by U+FFFD, so that what reaches C++ is valid UTF-8.
+ * @param {unknown} text
+ * @param {string} name
+ */
+export function cleanText(text, name = 'text') {
+  if (typeof text !== 'string') {
+    throw new MemreadError('BAD_TYPE', `${name} must be a string, got ${text === null ? 'null' : typeof text}`);
+  }
+  if (typeof text.toWellFormed === 'function') return text.toWellFormed();
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
+function requireWholeNumber(value, name, min, max) {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new MemreadError('BAD_OPTION', `${name} must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  }
+}
+
+function requireOptions(options, what) {
+  if (options === null || typeof options !== 'object') {
+    throw new MemreadError('BAD_OPTION', `${what} options must be an object`);
+  }
+}
+
+// Resolves at the next macrotask, so that events (a click on Stop, an abort) run between tokens.
+// MessageChannel is not clamped like setTimeout(0) is after a few nested calls.
+function nextMacrotask() {
+  return new Promise((resolve) => {
+    if (typeof MessageChannel === 'function') {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    } else {
+      setTimeout(resolve, 0);
+    }
+  });
+}
+
+function abortReason(signal) {
+  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+}
+
+/**
+ * The bank's bytes in wasm memory → a Machine, or MemreadError BAD_BANK naming the problem.
+ * @param {object} core the Embind module
+ * @param {Uint8Array} bytes
+ */
+export function createMachine(core, bytes) {
+  const native = new core.Machine();
+  const offset = core._malloc(Math.max(1, bytes.length));
+  if (!offset) {
+    native.delete();
+    throw new MemreadError('OUT_OF_MEMORY', `out of wasm memory for a bank of ${bytes.length} bytes`);
+  }
+  let error;
+  try {
+    core.HEAPU8.set(bytes, offset);  // HEAPU8 read after the allocation, which may grow memory
+    error = native.load(offset, bytes.length);
+  } finally {
+    core._free(offset);  // the machine keeps its own copy of what it needs
+  }
+  if (error) {
+    native.delete();
+    throw new MemreadError('BAD_BANK', `not a valid memread bank: ${error}`);
+  }
+  return new Machine(core, native, bytes.length);
+}
+
+class Machine {
+  #core;
+  #native;
+  #tokenTexts = new Map();  // id → text, decoded once
+  #info;
+
+  constructor(core, native, bytes) {
+    this.#core = core;
+    this.#native = native;
+    this.#info = Object.freeze({ ...native.info(), bytes });
+  }
+
+  /** @returns {import('./index.d.ts').MachineInfo} */
+  get info() {
+    return this.#info;
+  }
+
+  #alive() {
+    if (!this.#native) throw new MemreadError('DISPOSED', 'this machine was disposed; load the bank again');
+    return this.#native;
+  }
+
+  #nonEmpty(text) {
+    const clean = cleanText(text);
+    if (clean === '') {
+      throw new MemreadError('EMPTY_TEXT', 'the text is empty: there is no token to predict from');
+    }
+    return clean;
+  }
+
+  #tokenText(id) {
+    let text = this.#tokenTexts.get(id);
+    if (text === undefined) {
+      text = textDecoder.decode(this.#native.tokenBytes(id));
+      this.#tokenTexts.set(id, text);
+    }
+    return text;
+  }
+
+  #check(result) {
+    if (result.error !== undefined) {
+      const code = /empty/.test(result.error) ? 'EMPTY_TEXT' : 'BAD_OPTION';
+      throw new MemreadError(code, result.error);
+    }
+    return result;
+  }
+
+  #ids(ids, name = 'ids') {
+    if (!(ids instanceof Int32Array) && !Array.isArray(ids)) {
+      throw new MemreadError('BAD_TYPE', `${name} must be an Int32Array or an array of token ids`);
+    }
+    const vocab = this.#info.config.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      if (!Number.isInteger(ids[i]) || ids[i] < 0 || ids[i] >= vocab) {
+        throw new MemreadError('BAD_TOKEN', `${name}[${i}] is ${String(ids[i])}, not a token of this bank (0 to ${vocab - 1})`);
+      }
+    }
+    return ids;
+  }
+
+  predict(text, options = {}) {
+    const native = this.#alive();
+    requireOptions(options, 'predict');
+    const { topK = 10 } = options;
+    requireWholeNumber(topK, 'topK', 1, 2 ** 31 - 1);
+    const clean = this.#nonEmpty(text);
+    const { ids, probs } = this.#check(native.predict(clean, Math.min(topK, this.#info.config.vocabSize)));
+    const out = [];
+    for (let i = 0; i < ids.length; i++) out.push({ token: this.#tokenText(ids[i]), id: ids[i], prob: probs[i] });
+    return out;
+  }
+
+  generate(text, options = {}) {
+    this.#alive();
+    requireOptions(options, 'generate');
+    const { maxTokens = 64, temperature = 1, topK = 0, topP = 1, seed = 0, signal } = options;
+    requireWholeNumber(maxTokens, 'maxTokens', 0, 2 ** 31 - 1);
+    requireWholeNumber(topK, 'topK', 0, 2 ** 31 - 1);
+    requireWholeNumber(seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
+    if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
+      throw new MemreadError('BAD_TEMPERATURE', `temperature must be a finite number >= 0 (0 is greedy), got ${String(temperature)}`);
+    }
+    if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
+      throw new MemreadError('BAD_OPTION', `topP must be in (0, 1], got ${String(topP)}`);
+    }
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new MemreadError('BAD_OPTION', 'signal must be an AbortSignal');
+    }
+    const clean = this.#nonEmpty(text);
+    const ids = Array.from(this.#alive().tokenize(clean));
+    return this.#generate(ids, { maxTokens, temperature, topK, topP, seed, signal });
+  }
+
+  async *#generate(ids, { maxTokens, temperature, topK, topP, seed, signal }) {
+    const rng = new this.#core.Rng(seed);
+    const decoder = new TextDecoder('utf-8');  // streaming: a character split across tokens waits
+    try {
+      for (let i = 0; i < maxTokens; i++) {
+        await nextMacrotask();  // let a Stop click or an abort run between tokens
+        if (signal?.aborted) throw abortReason(signal);
+        const native = this.#alive();
+        // The generation's own tokens: another call on this machine in between does not disturb it.
+        native.setTokens(ids);
+        const { id } = this.#check(native.sampleNext(rng, temperature, topK, topP));
+        ids.push(id);
+        const piece = decoder.decode(native.tokenBytes(id), { stream: true });
+        if (piece) yield piece;
+      }
+      const rest = decoder.decode();
+      if (rest) yield rest;
+    } finally {
+      rng.delete();
+    }
+  }
+
+  trace(text, options = {}) {
+    const native = this.#alive();
+    requireOptions(options, 'trace');
+    const { topSlots = 8 } = options;
+    requireWholeNumber(topSlots, 'topSlots', 1, 2 ** 31 - 1);
+    const clean = this.#nonEmpty(text);
+    const raw = this.#check(native.trace(clean, Math.min(topSlots, this.#info.config.slots)));
+    const slots = (ids, weights) => Array.from(ids, (slot, i) => ({ slot, weight: weights[i] }));
+    return {
+      windowStart: raw.windowStart,
+      ids: raw.ids,
+      tokens: Array.from(raw.ids, (id) => this.#tokenText(id)),
+      layers: raw.layers.map((layer) => ({
+        assoc: slots(layer.assocSlots, layer.assocWeights),
+        mlp: slots(layer.mlpSlots, layer.mlpWeights),
+        context: layer.context,
+      })),
+    };
+  }
+
+  evaluate(text) {
+    const native = this.#alive();
+    return native.evaluate(cleanText(text));
+  }
+
+  tokenize(text) {
+    return this.#alive().tokenize(cleanText(text));
+  }
+
+  detokenize(ids) {
+    const native = this.#alive();
+    return textDecoder.decode(native.detokenize(this.#ids(ids)));
+  }
+
+  dispose() {
+    if (!this.#native) return;
+    this.#native.delete();
+    this.#native = null;
+    this.#tokenTexts.clear();
+  }
+}

@@ -155,21 +155,27 @@ EMSCRIPTEN_BINDINGS(memread) {
         if (!machine.trace(top, trace, error)) return error_object(error);
         val layers = val::array();
         for (const memread::LayerTrace& layer : trace.layers) {
-          std::vector<uint32_t> assoc_slots, mlp_slots;
-          std::vector<float> assoc_weights, mlp_weights;
-          for (const memread::SlotWeight& s : layer.assoc) {
-            assoc_slots.push_back(s.slot);
-            assoc_weights.push_back(s.weight);
-          }
-          for (const memread::SlotWeight& s : layer.mlp) {
-            mlp_slots.push_back(s.slot);
-            mlp_weights.push_back(s.weight);
-          }
+          // Each read's top slots as columns: slot, weight, key token, value token.
+          auto columns = [](const std::vector<memread::SlotWeight>& slots) {
+            std::vector<uint32_t> ids;
+            std::vector<float> weights;
+            std::vector<int32_t> key_tokens, value_tokens;
+            for (const memread::SlotWeight& s : slots) {
+              ids.push_back(s.slot);
+              weights.push_back(s.weight);
+              key_tokens.push_back(s.key_token);
+              value_tokens.push_back(s.value_token);
+            }
+            val read = val::object();
+            read.set("slots", typed_array_copy("Uint32Array", ids));
+            read.set("weights", typed_array_copy("Float32Array", weights));
+            read.set("keyTokens", typed_array_copy("Int32Array", key_tokens));
+            read.set("valueTokens", typed_array_copy("Int32Array", value_tokens));
+            return read;
+          };
           val entry = val::object();
-          entry.set("assocSlots", typed_array_copy("Uint32Array", assoc_slots));
-          entry.set("assocWeights", typed_array_copy("Float32Array", assoc_weights));
-          entry.set("mlpSlots", typed_array_copy("Uint32Array", mlp_slots));
-          entry.set("mlpWeights", typed_array_copy("Float32Array", mlp_weights));
+          entry.set("assoc", columns(layer.assoc));
+          entry.set("mlp", columns(layer.mlp));
           entry.set("context", typed_array_copy("Float32Array", layer.context));
           layers.call<void>("push", entry);
         }
@@ -177,6 +183,17 @@ EMSCRIPTEN_BINDINGS(memread) {
         result.set("windowStart", trace.window_start);
         result.set("ids", typed_array_copy("Int32Array", trace.tokens));
         result.set("layers", layers);
+        return result;
+      })
+      // The weight of one slot of one bank read ("assoc" | "mlp") at every position of `text`.
+      .function("slotWeights", +[](Machine& machine, const std::string& text, size_t layer, const std::string& read, uint32_t slot) {
+        machine.set_tokens(machine.tokenizer().encode(text));
+        std::vector<float> weights;
+        std::string error;
+        const memread::BankRead which = read == "mlp" ? memread::BankRead::kMlp : memread::BankRead::kAssoc;
+        if (!machine.slot_weights(layer, which, slot, weights, error)) return error_object(error);
+        val result = val::object();
+        result.set("weights", typed_array_copy("Float32Array", weights));
         return result;
       })
       .function("evaluate", +[](Machine& machine, const std::string& text) {

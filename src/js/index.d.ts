@@ -22,7 +22,10 @@ export type MemreadErrorCode =
   | 'BAD_BANK'          // the bytes are not a valid bank (the message names the rule broken)
   | 'FETCH_FAILED'      // a bank URL could not be fetched (network error, HTTP status, not a bank)
   | 'EMPTY_TEXT'        // predict/trace/generate of an empty text: nothing to predict from
-  | 'BAD_TOKEN';        // a token id that is not in the bank's vocabulary
+  | 'BAD_TOKEN'         // a token id that is not in the bank's vocabulary
+  | 'SUPERSEDED'        // worker: a newer predict was made before this one ran; never computed
+  | 'TERMINATED'        // worker: terminate() was called before this call was answered
+  | 'WORKER_FAILED';    // worker: it could not start (script, CSP) or crashed; or no Web Workers here
 
 /** The one error type memread throws; branch on `code`, show `message` to a person. */
 export class MemreadError extends Error {
@@ -170,6 +173,12 @@ export interface TokenPrediction {
 export interface SlotWeight {
   slot: number;
   weight: number;
+  /**
+   * The token whose embedding scores highest against the slot's key, and against its value: a
+   * readable label, e.g. key " jury" → value " said". (For the swapped read, the key is V_l[slot].)
+   */
+  key: { id: number; token: string };
+  value: { id: number; token: string };
 }
 
 export interface LayerTrace {
@@ -227,6 +236,13 @@ export interface Machine {
   generate(text: string, options?: GenerateOptions): AsyncIterable<string>;
   /** What each layer read for the last position of `text`: enough to draw what the model looked at. */
   trace(text: string, options?: { topSlots?: number }): Trace;
+  /**
+   * The weight of one slot of one of a layer's bank reads at every position of `text` (the window):
+   * what a person sees when selecting a slot.
+   * @example
+   * machine.slotWeights('The jury said', { layer: 0, read: 'assoc', slot: 17 });  // → Float32Array(n)
+   */
+  slotWeights(text: string, options: { layer: number; read?: 'assoc' | 'mlp'; slot: number }): Float32Array;
   /** Bits per byte of `text` (DESIGN §6). */
   evaluate(text: string): { bitsPerByte: number; tokens: number; bytes: number };
   tokenize(text: string): Int32Array;
@@ -246,3 +262,99 @@ export function loadMachine(source: BankSource, options?: LoadMachineOptions): P
 
 /** Removes every bank memread cached (Cache API "memread-banks"). Resolves to the number removed. */
 export function clearBankCache(): Promise<number>;
+
+// ---- The machine in a Web Worker ----------------------------------------------------------------
+
+/** Every call of a {@link WorkerMachine} takes a signal: aborting it rejects the call at once. */
+export interface CallOptions {
+  /**
+   * Rejects the call with the signal's reason (an AbortError) at once and tells the worker: a call
+   * not started yet is never computed; a running generation stops before its next token.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * A {@link Machine} running in its own module Web Worker, so that reading text never blocks the
+ * page. The same methods, async, plus `signal` on every call and `terminate()`.
+ *
+ * - Calls run one at a time in the worker, in the order they were made.
+ * - Latest predict wins: a predict that has not started when a newer predict is made is never
+ *   computed and rejects with MemreadError SUPERSEDED (predicts made in the same task are merged
+ *   before they are sent; a predict waiting in the worker behind a longer call is dropped there).
+ *   Only predict is merged like this; every other call is answered.
+ * - Errors keep their class and code across the boundary (MemreadError with `code`, AbortError).
+ * - Typed arrays in results (tokenize, trace) are transferred, not copied.
+ * @example
+ * import { loadMachineInWorker } from 'memread';
+ * const machine = await loadMachineInWorker('/banks/en-brown.safetensors');
+ * input.addEventListener('input', async () => {
+ *   try {
+ *     show(await machine.predict(input.value, { topK: 5 }));  // only the latest keystroke's is computed
+ *   } catch (error) {
+ *     if (error.code !== 'SUPERSEDED' && error.code !== 'EMPTY_TEXT') throw error;
+ *   }
+ * });
+ */
+export interface WorkerMachine {
+  /** As {@link Machine.info}; known once the bank has loaded. */
+  readonly info: MachineInfo;
+  /**
+   * @example
+   * await machine.predict('The jury said', { topK: 3 });
+   * // → [{ token: ' the', id: 262, prob: 0.21 }, { token: ' that', id: 300, prob: 0.09 }, …]
+   */
+  predict(text: string, options?: { topK?: number } & CallOptions): Promise<TokenPrediction[]>;
+  /**
+   * Streams a continuation, as {@link Machine.generate}. Starts when the iteration starts;
+   * `break` stops the worker's generation; an abort ends the iteration with the signal's reason
+   * (pieces that arrived but were not taken yet are dropped). Bad arguments reject the first
+   * `next()`. Pieces are pushed as they are made (no back-pressure).
+   * @example
+   * const stop = new AbortController();
+   * stopButton.onclick = () => stop.abort();
+   * try {
+   *   for await (const piece of machine.generate('The jury', { maxTokens: 200, signal: stop.signal })) out.append(piece);
+   * } catch (error) {
+   *   if (error.name !== 'AbortError') throw error;
+   * }
+   */
+  generate(text: string, options?: GenerateOptions): AsyncIterable<string> & AsyncIterator<string>;
+  trace(text: string, options?: { topSlots?: number } & CallOptions): Promise<Trace>;
+  evaluate(text: string, options?: CallOptions): Promise<{ bitsPerByte: number; tokens: number; bytes: number }>;
+  tokenize(text: string, options?: CallOptions): Promise<Int32Array>;
+  detokenize(ids: Int32Array | number[], options?: CallOptions): Promise<string>;
+  /**
+   * Lets the calls already made finish (a generation stops: its iteration throws DISPOSED), frees
+   * the machine, then ends the worker. Later calls reject with DISPOSED. Safe to call twice.
+   */
+  dispose(): Promise<void>;
+  /**
+   * Ends the worker at once, even in the middle of a call: every call not yet answered (and every
+   * later call) rejects with MemreadError TERMINATED. Synchronous; the memory goes with the worker.
+   */
+  terminate(): void;
+}
+
+/**
+ * Loads a bank in a new module Web Worker (`new Worker(new URL('./worker.js', import.meta.url),
+ * {type: 'module'})`, which Vite and webpack 5 follow). Browser entry only.
+ *
+ * - A URL string resolves against the page (not the worker's script) and is fetched in the
+ *   worker, through the bank cache (see {@link LoadMachineOptions.cache}); progress is forwarded.
+ * - An ArrayBuffer is transferred to the worker, not copied: it is detached (length 0) here
+ *   afterwards. A Uint8Array is copied (the caller keeps it). A Blob is shared; a Response is read
+ *   here into a Blob.
+ * - `locateFile` is called here once, for "memread-core.wasm", and its answer sent to the worker
+ *   (a function cannot cross); `wasmBinary` is copied to it.
+ * - An abort, or a failed load, ends the worker.
+ * Rejects with what {@link loadMachine} rejects with, or WORKER_FAILED when the worker cannot start.
+ * @example
+ * import { loadMachineInWorker } from 'memread';
+ * const machine = await loadMachineInWorker('/banks/en-brown.safetensors', {
+ *   onProgress: ({ loaded, total }) => bar.value = total ? loaded / total : 0,
+ * });
+ * await machine.predict('The jury said');  // → [{ token: ' the', id: 262, prob: 0.21 }, …]
+ * machine.terminate();
+ */
+export function loadMachineInWorker(source: BankSource, options?: LoadMachineOptions): Promise<WorkerMachine>;

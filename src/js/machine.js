@@ -199,17 +199,29 @@ class Machine {
     requireWholeNumber(topSlots, 'topSlots', 1, 2 ** 31 - 1);
     const clean = this.#nonEmpty(text);
     const raw = this.#check(native.trace(clean, Math.min(topSlots, this.#info.config.slots)));
-    const slots = (ids, weights) => Array.from(ids, (slot, i) => ({ slot, weight: weights[i] }));
+    const token = (id) => ({ id, token: this.#tokenText(id) });
+    const slots = (read) => Array.from(read.slots, (slot, i) => ({
+      slot, weight: read.weights[i], key: token(read.keyTokens[i]), value: token(read.valueTokens[i]),
+    }));
     return {
       windowStart: raw.windowStart,
       ids: raw.ids,
       tokens: Array.from(raw.ids, (id) => this.#tokenText(id)),
-      layers: raw.layers.map((layer) => ({
-        assoc: slots(layer.assocSlots, layer.assocWeights),
-        mlp: slots(layer.mlpSlots, layer.mlpWeights),
-        context: layer.context,
-      })),
+      layers: raw.layers.map((layer) => ({ assoc: slots(layer.assoc), mlp: slots(layer.mlp), context: layer.context })),
     };
+  }
+
+  slotWeights(text, options) {
+    const native = this.#alive();
+    requireOptions(options, 'slotWeights');
+    const { layer, read = 'assoc', slot } = options;
+    const { layers, slots } = this.#info.config;
+    requireWholeNumber(layer, 'layer', 0, layers - 1);
+    requireWholeNumber(slot, 'slot', 0, slots - 1);
+    if (read !== 'assoc' && read !== 'mlp') {
+      throw new MemreadError('BAD_OPTION', `read must be "assoc" or "mlp", got ${String(read)}`);
+    }
+    return this.#check(native.slotWeights(this.#nonEmpty(text), layer, read, slot)).weights;
   }
 
   evaluate(text) {

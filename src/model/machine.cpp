@@ -6,6 +6,10 @@
 
 namespace memread {
 
+namespace {
+const char kEmptyText[] = "the text is empty: there is no token to predict from";
+}  // namespace
+
 // The bank, laid out once for the kernels.
 struct Machine::Model {
   Bank bank;
@@ -45,6 +49,8 @@ bool Machine::assign(Bank bank, std::string& error) {
   // may declare a large max_context it never needs.
   rows_.assign(config.layers + 1, {});
   scratch_.clear();
+  nearest_key_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
+  nearest_value_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
   model_ = std::move(model);
   text_tokens_.clear();
   window_.clear();
@@ -138,9 +144,6 @@ void Machine::ensure_final_rows(bool all_rows) {
   }
 }
 
-namespace {
-const char kEmptyText[] = "the text is empty: there is no token to predict from";
-}  // namespace
 
 bool Machine::next_token_logits(std::vector<float>& logits, std::string& error) {
   if (window_.empty()) {
@@ -215,6 +218,10 @@ bool Machine::trace(size_t top, Trace& out, std::string& error) {
     std::memcpy(h.data(), rows_[l].data() + last * d, d * sizeof(float));
     model.assoc[l].read(h.data(), 1, layer.temp_assoc, read.data(), slot_weights.data());
     traced.assoc = top_slots(slot_weights, top);
+    for (SlotWeight& s : traced.assoc) {
+      s.key_token = nearest_token(l, s.slot, false);
+      s.value_token = nearest_token(l, s.slot, true);
+    }
     for (size_t i = 0; i < d; ++i) h[i] += read[i];
 
     traced.context.resize(last);
@@ -227,6 +234,64 @@ bool Machine::trace(size_t top, Trace& out, std::string& error) {
 
     model.mlp[l].read(h.data(), 1, layer.temp_mlp, read.data(), slot_weights.data());
     traced.mlp = top_slots(slot_weights, top);
+    for (SlotWeight& s : traced.mlp) {  // swapped: its keys are V_l, its values K_l
+      s.key_token = nearest_token(l, s.slot, true);
+      s.value_token = nearest_token(l, s.slot, false);
+    }
+  }
+  return true;
+}
+
+int32_t Machine::nearest_token(size_t layer, uint32_t slot, bool value) {
+  int32_t& memo = (value ? nearest_value_token_ : nearest_key_token_)[layer][slot];
+  if (memo < 0) {
+    const Bank& bank = model_->bank;
+    const size_t d = bank.config.dim, vocab = bank.config.vocab_size;
+    const BankLayer& l = bank.layers[layer];
+    const float* row = (value ? l.values : l.keys).data() + size_t(slot) * d;
+    std::vector<float> scores(padded_rows(vocab));
+    model_->kernels->packed_times_vector(row, model_->embed_packed.data(), vocab, d, 1.0f, scores.data());
+    memo = int32_t(std::max_element(scores.begin(), scores.begin() + vocab) - scores.begin());
+  }
+  return memo;
+}
+
+bool Machine::slot_weights(size_t layer, BankRead which, uint32_t slot, std::vector<float>& weights,
+                           std::string& error) {
+  if (window_.empty()) {
+    error = kEmptyText;
+    return false;
+  }
+  const Bank& bank = model_->bank;
+  if (layer >= bank.config.layers || slot >= bank.config.slots) {
+    error = "no slot " + std::to_string(slot) + " in layer " + std::to_string(layer) + " (the bank has " +
+            std::to_string(bank.config.layers) + " layers of " + std::to_string(bank.config.slots) + " slots)";
+    return false;
+  }
+  // Every row's input of this layer: all rows through the layers below.
+  ensure_final_rows(true);
+  Model& model = *model_;
+  const size_t d = bank.config.dim, n = window_.size();
+  const BankLayer& l = bank.layers[layer];
+  const bool hidden = bank.config.context == ContextForm::kHidden;
+  const float* context = hidden ? rows_[layer].data() : rows_[0].data();
+  std::vector<float> h(d), read(d), slot_weight(bank.config.slots), causal_scratch(n);
+  weights.assign(n, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    // The row's reads of this layer again, as in trace(), keeping the chosen read's weights.
+    std::memcpy(h.data(), rows_[layer].data() + i * d, d * sizeof(float));
+    model.assoc[layer].read(h.data(), 1, l.temp_assoc, read.data(), slot_weight.data());
+    if (which == BankRead::kAssoc) {
+      weights[i] = slot_weight[slot];
+      continue;
+    }
+    for (size_t k = 0; k < d; ++k) h[k] += read[k];
+    model.kernels->read_causal(h.data(), i, 1, context, context, d, d,
+                               l.position.empty() ? nullptr : l.position.data(), l.temp_context,
+                               read.data(), nullptr, causal_scratch.data());
+    for (size_t k = 0; k < d; ++k) h[k] += read[k];
+    model.mlp[layer].read(h.data(), 1, l.temp_mlp, read.data(), slot_weight.data());
+    weights[i] = slot_weight[slot];
   }
   return true;
 }

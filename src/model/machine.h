@@ -40,7 +40,15 @@ struct TokenProbability {
 struct SlotWeight {
   uint32_t slot;
   float weight;
+  // The tokens whose embeddings score highest against the slot's key and its value (what the
+  // readout would say if the read returned the key or the value): a label a person can read,
+  // e.g. " jury" → " said". For the swapped read, the key is V_l[slot] and the value K_l[slot].
+  int32_t key_token = -1;
+  int32_t value_token = -1;
 };
+
+// Which of a layer's two bank reads.
+enum class BankRead { kAssoc, kMlp };
 
 // What one layer read for the last position.
 struct LayerTrace {
@@ -88,6 +96,11 @@ class Machine {
   bool predict(size_t k, std::vector<TokenProbability>& out, std::string& error);
   // What each layer read for the last position; `top_slots` slots per bank read.
   bool trace(size_t top_slots, Trace& out, std::string& error);
+  // The weight of one slot of one bank read at every position of the current window: what the
+  // page shows when a person selects a slot. weights(window size).
+  bool slot_weights(size_t layer, BankRead read, uint32_t slot, std::vector<float>& weights,
+                    std::string& error);
+
   // Samples the token after the current text (it is not appended).
   bool sample_next(const SamplingOptions& options, Rng& rng, int32_t& id, std::string& error);
   // Appends up to max_tokens sampled tokens to the current text, one token's work each; the
@@ -109,6 +122,8 @@ class Machine {
   void forward_rows(size_t first, size_t end);
   // Makes x^L of the window's last row valid (all rows with `all_rows`).
   void ensure_final_rows(bool all_rows);
+  // The token nearest (by readout score) to row `slot` of K_l (of V_l with `value`), memoised.
+  int32_t nearest_token(size_t layer, uint32_t slot, bool value);
 
   std::shared_ptr<Model> model_;
   std::vector<int32_t> text_tokens_;  // the whole text
@@ -123,6 +138,7 @@ class Machine {
   size_t final_row_ = SIZE_MAX;
   std::vector<float> scratch_;  // causal-read scratch and read outputs
   size_t rows_computed_ = 0;
+  std::vector<std::vector<int32_t>> nearest_key_token_, nearest_value_token_;  // [layers][slots], −1 = not yet
 };
 
 }  // namespace memread

@@ -158,6 +158,63 @@ TEST(Machine, TraceWeightsSumToOnePerRead) {
   }
 }
 
+TEST(Machine, TracedSlotsAreLabelledByTheTokensNearestTheirKeyAndValue) {
+  const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 20, kSampleEnglish, 12);
+  Machine machine = machine_of(bank);
+  machine.set_tokens(random_tokens(9, bank.config.vocab_size, 18));
+  Trace trace;
+  std::string error;
+  ASSERT_TRUE(machine.trace(5, trace, error)) << error;
+  const size_t d = bank.config.dim;
+  auto nearest = [&](const std::vector<float>& rows, uint32_t slot) {
+    int32_t best = 0;
+    double best_score = -1e300;
+    for (size_t v = 0; v < bank.config.vocab_size; ++v) {
+      double score = 0.0;
+      for (size_t k = 0; k < d; ++k) score += double(bank.embed[v * d + k]) * rows[slot * d + k];
+      if (score > best_score) best_score = score, best = int32_t(v);
+    }
+    return best;
+  };
+  for (size_t l = 0; l < trace.layers.size(); ++l) {
+    const BankLayer& layer = bank.layers[l];
+    for (const SlotWeight& s : trace.layers[l].assoc) {
+      EXPECT_EQ(s.key_token, nearest(layer.keys, s.slot));
+      EXPECT_EQ(s.value_token, nearest(layer.values, s.slot));
+    }
+    for (const SlotWeight& s : trace.layers[l].mlp) {  // swapped read: keys V, values K
+      EXPECT_EQ(s.key_token, nearest(layer.values, s.slot));
+      EXPECT_EQ(s.value_token, nearest(layer.keys, s.slot));
+    }
+  }
+}
+
+TEST(Machine, ASlotsWeightAcrossTheTextEndsWithTheTracedWeight) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 13);
+    Machine machine = machine_of(bank);
+    const std::vector<int32_t> text = random_tokens(11, bank.config.vocab_size, 19);
+    machine.set_tokens(text);
+    Trace trace;
+    std::string error;
+    ASSERT_TRUE(machine.trace(3, trace, error)) << error;
+    for (size_t l = 0; l < bank.config.layers; ++l) {
+      for (BankRead read : {BankRead::kAssoc, BankRead::kMlp}) {
+        const SlotWeight top = read == BankRead::kAssoc ? trace.layers[l].assoc[0] : trace.layers[l].mlp[0];
+        std::vector<float> weights;
+        ASSERT_TRUE(machine.slot_weights(l, read, top.slot, weights, error)) << error;
+        ASSERT_EQ(weights.size(), text.size());
+        EXPECT_FLOAT_EQ(weights.back(), top.weight) << form.name << " layer " << l;
+        for (float w : weights) EXPECT_TRUE(w >= 0.0f && w <= 1.0f);
+      }
+    }
+    std::vector<float> weights;
+    EXPECT_FALSE(machine.slot_weights(bank.config.layers, BankRead::kAssoc, 0, weights, error));
+    EXPECT_NE(error.find("no slot"), std::string::npos);
+    EXPECT_FALSE(machine.slot_weights(0, BankRead::kAssoc, uint32_t(bank.config.slots), weights, error));
+  }
+}
+
 TEST(Machine, PredictGivesTheMostProbableTokensWithProbabilities) {
   const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 10, kSampleEnglish, 6);
   Machine machine = machine_of(bank);

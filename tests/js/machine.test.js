@@ -133,6 +133,19 @@ test('trace gives per layer the top slots and the context weights, each read sum
   }
   const top3 = machine.trace('The jury said', { topSlots: 3 }).layers[0].assoc;
   assert.deepEqual(top3, trace.layers[0].assoc.slice(0, 3));
+  for (const slot of top3) {
+    assert.ok(Number.isInteger(slot.key.id) && slot.key.id >= 0 && slot.key.id < 296);
+    assert.equal(slot.key.token, machine.detokenize([slot.key.id]));
+    assert.equal(slot.value.token, machine.detokenize([slot.value.id]));
+  }
+  // Selecting a slot: its weight at every position, ending with the traced weight.
+  const top = trace.layers[1].mlp[0];
+  const across = machine.slotWeights('The jury said', { layer: 1, read: 'mlp', slot: top.slot });
+  assert.equal(across.length, trace.ids.length);
+  assert.ok(Math.abs(across.at(-1) - top.weight) < 1e-6);
+  await assertRejectsWith(() => machine.slotWeights('x', { layer: 2, slot: 0 }), 'BAD_OPTION', /layer/);
+  await assertRejectsWith(() => machine.slotWeights('x', { layer: 0, slot: 32 }), 'BAD_OPTION', /slot/);
+  await assertRejectsWith(() => machine.slotWeights('x', { layer: 0, slot: 0, read: 'ctx' }), 'BAD_OPTION', /read/);
   machine.dispose();
 });
 

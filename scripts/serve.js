@@ -8,6 +8,10 @@
 //   /dist/…                    → the built Embind module (memread-core.mjs / .wasm)
 //   /bench/…  (only .js)       → the isomorphic benchmark suite
 //   /node_modules/@tensorflow/… → TF.js (used by the benchmark page as the comparison)
+//   /banks/…  (.safetensors, .json, .md) → the shipped banks and their index (banks/index.json)
+// and, only when started with startServer({tests: true}) (the browser tests; never `npm start`):
+//   /tests/web/pages/…         → the test pages
+//   /tests/fixtures/…          → the test banks and texts
 // Everything else is 404. Paths are decoded, '..' segments are rejected and the resolved file
 // must lie inside the allowed root (symlinks are resolved too).
 //
@@ -55,6 +59,13 @@ const ROUTES = [
   { prefix: '/dist/', dir: 'dist', exts: null },
   { prefix: '/bench/', dir: 'bench', exts: ['.js'] },
   { prefix: '/node_modules/@tensorflow/', dir: 'node_modules/@tensorflow', exts: null },
+  { prefix: '/banks/', dir: 'banks', exts: ['.safetensors', '.json', '.md'] },
+];
+
+// Served only by startServer({tests: true}).
+const TEST_ROUTES = [
+  { prefix: '/tests/web/pages/', dir: 'tests/web/pages', exts: null },
+  { prefix: '/tests/fixtures/', dir: 'tests/fixtures', exts: null },
 ];
 
 function baseHeaders(extra = {}) {
@@ -81,7 +92,7 @@ function mimeOf(file) {
 }
 
 // Map a URL path to an absolute file path inside an allowed root, or null.
-export function resolveRequest(urlPath, root = ROOT) {
+export function resolveRequest(urlPath, root = ROOT, routes = ROUTES) {
   let p;
   try {
     p = decodeURIComponent(urlPath);
@@ -91,7 +102,7 @@ export function resolveRequest(urlPath, root = ROOT) {
   if (p.includes('\0') || p.includes('\\')) return null;
   if (p.split('/').some((seg) => seg === '..' || seg === '.')) return null;
   if (p === '/' || p === '/index.html') return { file: path.join(root, 'web', 'index.html'), base: path.join(root, 'web') };
-  for (const r of ROUTES) {
+  for (const r of routes) {
     if (!p.startsWith(r.prefix)) continue;
     const rel = p.slice(r.prefix.length);
     if (!rel) return null;
@@ -104,7 +115,7 @@ export function resolveRequest(urlPath, root = ROOT) {
   return null;
 }
 
-function handler(root) {
+function handler(root, routes) {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
@@ -117,7 +128,7 @@ function handler(root) {
     } catch {
       return send(res, 400, 'bad request\n', undefined, head);
     }
-    const hit = resolveRequest(url.pathname, root);
+    const hit = resolveRequest(url.pathname, root, routes);
     if (!hit) return send(res, 404, 'not found\n', undefined, head);
     let real, realBase;
     try {
@@ -145,12 +156,12 @@ function handler(root) {
 }
 
 /**
- * Start the static server. port 0 picks a free port.
+ * Start the static server. port 0 picks a free port; tests: true also serves the test routes.
  * @returns {Promise<{server: http.Server, url: string, close: () => Promise<void>}>}
  */
-export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT } = {}) {
+export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, tests = false } = {}) {
   return new Promise((resolve, reject) => {
-    const server = http.createServer(handler(root));
+    const server = http.createServer(handler(root, tests ? [...ROUTES, ...TEST_ROUTES] : ROUTES));
     server.keepAliveTimeout = 2000;
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -178,7 +189,7 @@ if (isMain) {
     console.warn('serve: dist/memread-core.wasm is missing — run `npm run build` first (the page needs it).');
   }
   startServer({ port }).then(
-    ({ url }) => console.log(`memread: serving on ${url}  (benchmark page: ${url}?autorun=1 runs it at once)`),
+    ({ url }) => console.log(`memread: serving on ${url}  (kernel benchmark: ${url}web/bench.html)`),
     (err) => {
       console.error(`serve: cannot listen on 127.0.0.1:${port}: ${err.code || err.message}`);
       process.exit(1);

@@ -1,6 +1,6 @@
 // The public API, written once for both entries. Each entry (index.js for browsers and workers,
 // node.js for Node) passes the function that instantiates the Embind module in its environment.
-import { fetchBank } from './bank-cache.js';
+import { fetchBank, forgetBank } from './bank-cache.js';
 import { MemreadError } from './errors.js';
 import { createMachine } from './machine.js';
 import {
@@ -263,7 +263,15 @@ export function makeApi(instantiate) {
       init({ locateFile, wasmBinary }),
     ]);
     throwIfAborted();
-    return createMachine(core, bytes);
+    try {
+      return createMachine(core, bytes);
+    } catch (error) {
+      // A file that looked like a bank at the door but is not one must not stay in the cache.
+      if (error.code === 'BAD_BANK' && (typeof source === 'string' || source instanceof URL)) {
+        await forgetBank(new URL(source, globalThis.location?.href)).catch(() => {});
+      }
+      throw error;
+    }
   }
 
   return { init, backendInfo, MemBank, memRead, MemreadError, loadMachine };

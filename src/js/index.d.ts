@@ -224,7 +224,7 @@ export interface Machine {
   /**
    * The most probable next tokens after `text`, most probable first.
    * @example
-   * await machine.predict('The jury said', { topK: 3 });
+   * machine.predict('The jury said', { topK: 3 });
    * // → [{ token: ' the', id: 262, prob: 0.21 }, { token: ' that', id: 300, prob: 0.09 }, …]
    */
   predict(text: string, options?: { topK?: number }): TokenPrediction[];
@@ -301,7 +301,7 @@ export interface WorkerMachine {
   readonly info: MachineInfo;
   /**
    * @example
-   * await machine.predict('The jury said', { topK: 3 });
+   * machine.predict('The jury said', { topK: 3 });
    * // → [{ token: ' the', id: 262, prob: 0.21 }, { token: ' that', id: 300, prob: 0.09 }, …]
    */
   predict(text: string, options?: { topK?: number } & CallOptions): Promise<TokenPrediction[]>;
@@ -321,6 +321,7 @@ export interface WorkerMachine {
    */
   generate(text: string, options?: GenerateOptions): AsyncIterable<string> & AsyncIterator<string>;
   trace(text: string, options?: { topSlots?: number } & CallOptions): Promise<Trace>;
+  slotWeights(text: string, options: { layer: number; read?: 'assoc' | 'mlp'; slot: number } & CallOptions): Promise<Float32Array>;
   evaluate(text: string, options?: CallOptions): Promise<{ bitsPerByte: number; tokens: number; bytes: number }>;
   tokenize(text: string, options?: CallOptions): Promise<Int32Array>;
   detokenize(ids: Int32Array | number[], options?: CallOptions): Promise<string>;

@@ -10,3 +10,4 @@ export const { init, backendInfo, MemBank, memRead, loadMachine } = api;
 export { clearBankCache } from './bank-cache.js';
 export { MemreadError } from './errors.js';
 export { hasWasmSimd } from './api.js';
+export { loadMachineInWorker } from './worker-client.js';

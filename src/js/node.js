@@ -16,5 +16,7 @@ const api = makeApi(async (options) => {
 
 export const { init, backendInfo, MemBank, memRead, loadMachine } = api;
 export { clearBankCache } from './bank-cache.js';
+// Node has no Web Workers: loadMachineInWorker rejects there with WORKER_FAILED (use loadMachine).
+export { loadMachineInWorker } from './worker-client.js';
 export { MemreadError } from './errors.js';
 export { hasWasmSimd } from './api.js';

@@ -28,7 +28,7 @@ export async function launchChromium() {
 }
 
 /**
- * Serve the repo, open the benchmark page with ?autorun=1 and the given parameters, wait for
+ * Serve the repo, open the benchmark page (web/bench.html) with ?autorun=1 and the given parameters, wait for
  * window.__benchResults, and return { info, suite, browserVersion }.
  * @param params  query parameters for the page (quick, seconds, d, n, b, impls)
  * @param onLog   receives the page's "[bench] …" console lines (progress)
@@ -56,7 +56,7 @@ export async function runInChromium({ params = {}, onLog = () => {}, timeoutMs =
 
     const qs = new URLSearchParams({ autorun: '1' });
     for (const [k, v] of Object.entries(params)) if (v != null && v !== false) qs.set(k, String(v));
-    const url = `${srv.url}?${qs}`;
+    const url = `${srv.url}web/bench.html?${qs}`;
     await page.goto(url, { waitUntil: 'load' });
     try {
       await page.waitForFunction(() => window.__benchResults || window.__benchError, null, {

@@ -311,7 +311,7 @@ async function main() {
     mergeNative(out.environments.node, out.native);
   }
   if (o.chromium) {
-    log(`\n== Chromium (${'/usr/bin/chromium'}) via playwright-core, page web/index.html?autorun=1`);
+    log(`\n== Chromium (${'/usr/bin/chromium'}) via playwright-core, page web/bench.html?autorun=1`);
     const { runInChromium } = await import('./chromium.js');
     const params = {
       quick: o.quick ? 1 : null,

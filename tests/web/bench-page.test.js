@@ -1,4 +1,4 @@
-// The page `npm start` serves, in Debian's Chromium (playwright-core): the kernel benchmark runs
+// The kernel benchmark page (web/bench.html), in Debian's Chromium (playwright-core): it runs
 // in the browser under the strict CSP, every implementation's result checks out against the
 // float64 reference, and the table fills in. Plus the dev server's rules.
 import assert from 'node:assert/strict';
@@ -30,10 +30,12 @@ test('the benchmark page runs every implementation in Chromium with no console e
 test('the dev server sends the CSP and serves only the allowed parts of the repository', async () => {
   const server = await startServer({ port: 0 });
   try {
-    const page = await fetch(server.url);
-    assert.equal(page.status, 200);
-    assert.equal(page.headers.get('content-security-policy'), CSP);
-    assert.match(await page.text(), /memread/);
+    for (const path of ['', 'web/bench.html']) {
+      const page = await fetch(new URL(path, server.url));
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get('content-security-policy'), CSP);
+      assert.match(await page.text(), /memread/);
+    }
     const wasm = await fetch(new URL('dist/memread-core.wasm', server.url));
     assert.equal(wasm.status, 200);
     assert.equal(wasm.headers.get('content-type'), 'application/wasm');

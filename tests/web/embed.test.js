@@ -1,0 +1,162 @@
+// The drop-in element <memread-suggest> (web/memread-suggest.js) on its example page
+// (web/examples/embed.html), in Debian's Chromium through playwright-core, under the dev server's
+// CSP: a wrapped textarea and a wrapped input get live suggestions (the bank's own, as the native
+// CLI reads them), Tab appends the first, a click appends any, Esc hides them and lets Tab move on,
+// both elements share one bank fetch, and nothing logs an error. Screenshot: test-results/embed.png.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../../bench/chromium.js';
+import { startServer } from '../../scripts/serve.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BANK = path.join(ROOT, 'banks/demo-random.safetensors');
+const CLI = path.join(ROOT, 'build/native/memread');
+
+let server;
+let browser;
+const hits = new Map();
+
+before(async () => {
+  server = await startServer({ port: 0 });
+  server.server.on('request', (req) => {
+    const where = new URL(req.url, 'http://x').pathname;
+    hits.set(where, (hits.get(where) ?? 0) + 1);
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+});
+
+async function openExample() {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console ${msg.type()}: ${msg.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation',
+      (event) => window.__cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`));
+  });
+  await page.goto(new URL('web/examples/embed.html', server.url).href);
+  await page.waitForSelector('#letter-suggest[state="ready"]', { timeout: 10_000 });
+  await page.waitForSelector('#subject-suggest[state="ready"]', { timeout: 10_000 });
+  return { page, context, problems };
+}
+
+/** The suggestions shown under a field, once they are those of its current text. */
+async function suggestions(page, element, field) {
+  await page.waitForFunction(([el, f]) => {
+    const list = document.querySelector(`#${el} .memread-suggest-list`);
+    const input = document.getElementById(f);
+    return list && !list.hidden && list.dataset.text === input.value && document.activeElement === input
+      && list.querySelectorAll('.memread-suggest-item').length > 0;
+  }, [element, field], { timeout: 10_000 });
+  return page.$$eval(`#${element} .memread-suggest-item`,
+    (items) => items.map((li) => ({ token: li.dataset.token, prob: Number(li.dataset.prob) })));
+}
+
+test('<memread-suggest> gives a textarea and an input live suggestions; Tab or a click appends, Esc hides', async () => {
+  const { page, context, problems } = await openExample();
+  try {
+    // The textarea: the caret at the end, type, the bank's own top 5 appear.
+    await page.focus('#letter');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type(' that');
+    const text = 'The jury said that';
+    assert.equal(await page.inputValue('#letter'), text);
+    const cli = JSON.parse(execFileSync(CLI, ['predict', '--bank', BANK, '--top', '5', '--json', text], { encoding: 'utf8' }));
+    const shown = await suggestions(page, 'letter-suggest', 'letter');
+    assert.deepEqual(shown.map((s) => s.token), cli.tokens.map((t) => t.token), 'the bank\'s top 5, most probable first');
+    assert.equal(await page.getAttribute('#letter', 'aria-controls'), await page.getAttribute('#letter-suggest ul', 'id'));
+
+    fs.mkdirSync(path.join(ROOT, 'test-results'), { recursive: true });
+    await page.screenshot({ path: path.join(ROOT, 'test-results/embed.png'), fullPage: true });
+
+    // Tab appends the first; the field keeps the focus and gets an input event.
+    await page.evaluate(() => {
+      window.__inputs = 0;
+      document.getElementById('letter').addEventListener('input', () => window.__inputs++);
+    });
+    await page.keyboard.press('Tab');
+    assert.equal(await page.inputValue('#letter'), text + shown[0].token);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'letter');
+    assert.equal(await page.evaluate(() => window.__inputs), 1, 'an input event, as typing');
+    await page.waitForSelector('#letter-status:has-text("Appended")');
+
+    // A click on the second suggestion appends it.
+    const next = await suggestions(page, 'letter-suggest', 'letter');
+    await page.click('#letter-suggest .memread-suggest-item:nth-child(2)');
+    assert.equal(await page.inputValue('#letter'), text + shown[0].token + next[1].token);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'letter');
+
+    // Esc hides them, and Tab then moves on to the next field.
+    await suggestions(page, 'letter-suggest', 'letter');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.isHidden('#letter-suggest .memread-suggest-list'), true);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'subject');
+
+    // The input (top="3"): the caret at the end, type, Tab appends.
+    await page.keyboard.press('End');
+    await page.keyboard.type('jury');
+    assert.equal(await page.inputValue('#subject'), 'The jury');
+    const three = await suggestions(page, 'subject-suggest', 'subject');
+    assert.equal(three.length, 3);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.inputValue('#subject'), `The jury${three[0].token}`);
+
+    // Leaving a field hides its list.
+    await page.focus('#letter');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.isHidden('#letter-suggest .memread-suggest-list'), true);
+
+    // Both elements read one bank: one worker, one fetch.
+    assert.equal(hits.get('/banks/demo-random.safetensors'), 1);
+    assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'CSP violations');
+    assert.deepEqual(problems, [], 'console errors or warnings, page errors, failed requests or HTTP errors');
+  } finally {
+    await context.close();
+  }
+});
+
+test('<memread-suggest> with a bank that cannot load says so (state="error", memread-error) and leaves the field alone', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(new URL('web/examples/embed.html', server.url).href);
+    await page.waitForSelector('#letter-suggest[state="ready"]', { timeout: 10_000 });
+    const result = await page.evaluate(async () => {
+      const element = document.createElement('memread-suggest');
+      element.setAttribute('bank', '/banks/no-such-bank.safetensors');
+      const field = document.createElement('input');
+      field.value = 'The jury';
+      element.append(field);
+      const failed = new Promise((resolve) => element.addEventListener('memread-error', (e) => resolve(e.detail.error.message)));
+      document.body.append(element);
+      const message = await failed;
+      field.focus();
+      return { message, state: element.getAttribute('state'), rejected: await element.ready.then(() => false, () => true) };
+    });
+    assert.equal(result.state, 'error');
+    assert.equal(result.rejected, true);
+    assert.match(result.message, /no-such-bank\.safetensors/);
+    await page.keyboard.press('Tab');  // no suggestions: Tab is Tab
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,345 @@
+// The demo page (web/index.html, what `npm start` serves at /) in Debian's Chromium through
+// playwright-core, under the dev server's CSP (script-src 'self' 'wasm-unsafe-eval'): predictions
+// follow the typing and match the native CLI, Tab appends the top token, the trace's weights sum to
+// 1, a slot's weights show across the text, Generate streams the model's own continuation and Stop
+// stops it, a malformed bank file shows its error while the loaded bank keeps working, a shipped
+// bank is fetched once, every control is labelled and reachable by keyboard, and nothing logs an
+// error. Screenshot: test-results/page.png.
+//
+// No timed assertions: the page says in the DOM what it shows (#next[data-text], #trace[data-text],
+// #gen-status[data-state][data-pieces], data-weight on every weight), and the tests wait on that.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../../bench/chromium.js';
+import { startServer } from '../../scripts/serve.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BANK = path.join(ROOT, 'banks/demo-random.safetensors');
+const CLI = path.join(ROOT, 'build/native/memread');
+const BANK_URL_PATH = '/banks/demo-random.safetensors';
+
+let server;
+let browser;
+const hits = new Map();  // URL path → requests the server received
+
+before(async () => {
+  server = await startServer({ port: 0 });
+  server.server.on('request', (req) => {
+    const where = new URL(req.url, 'http://x').pathname;
+    hits.set(where, (hits.get(where) ?? 0) + 1);
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+});
+
+/** A fresh browser context with the demo page open and its bank loaded; problems collects errors. */
+async function openDemo({ context } = {}) {
+  const ctx = context ?? await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await ctx.newPage();
+  const problems = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation',
+      (event) => window.__cspViolations.push(`${event.violatedDirective}: ${event.blockedURI}`));
+  });
+  await page.goto(server.url);
+  await page.waitForSelector('#bank-status[data-state="ready"]', { timeout: 10_000 });
+  await fresh(page);
+  return { page, context: ctx, problems };
+}
+
+/** Waits until the predictions on screen are those of the text in the box. */
+async function fresh(page) {
+  await page.waitForFunction(() => {
+    const text = document.getElementById('text').value;
+    return text !== '' && document.getElementById('next').dataset.text === text;
+  }, null, { timeout: 10_000 });
+}
+
+/** Waits until the trace on screen is that of the text in the box. */
+async function freshTrace(page) {
+  await page.waitForFunction(() => {
+    const text = document.getElementById('text').value;
+    return text !== '' && document.getElementById('trace').dataset.text === text;
+  }, null, { timeout: 10_000 });
+}
+
+function predictions(page) {
+  return page.$$eval('#next .suggestion', (buttons) => buttons.map((b) => ({
+    id: Number(b.dataset.id), token: b.dataset.token, prob: Number(b.dataset.prob),
+  })));
+}
+
+async function noProblems(page, problems) {
+  assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'CSP violations');
+  assert.deepEqual(problems, [], 'console errors, page errors, failed requests or HTTP errors');
+}
+
+/** Puts the caret at the end of the text box and types, key by key. */
+async function typeAtEnd(page, text) {
+  await page.focus('#text');
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type(text);
+}
+
+test('typing shows the next-token distribution (the CLI\'s), it follows the text, and Tab appends the top token', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    assert.equal(await page.inputValue('#text'), 'The jury said');
+    const first = await predictions(page);
+    assert.equal(first.length, 10);
+    // The same bank read natively gives the same distribution.
+    const cli = JSON.parse(execFileSync(CLI, ['predict', '--bank', BANK, '--top', '10', '--json', 'The jury said'], { encoding: 'utf8' }));
+    assert.deepEqual(first.map((p) => p.id), cli.tokens.map((t) => t.id));
+    first.forEach((p, i) => assert.ok(Math.abs(p.prob - cli.tokens[i].prob) < 1e-4, `prob of ${p.id}`));
+    for (let i = 1; i < first.length; i++) assert.ok(first[i].prob <= first[i - 1].prob, 'most probable first');
+
+    await typeAtEnd(page, ' that');
+    await fresh(page);
+    const second = await predictions(page);
+    assert.equal(await page.inputValue('#text'), 'The jury said that');
+    assert.equal(second.length, 10);
+    assert.notDeepEqual(second, first, 'the distribution changed with the text');
+
+    // Tab appends the most probable token and keeps the focus in the text box.
+    await page.keyboard.press('Tab');
+    await fresh(page);
+    assert.equal(await page.inputValue('#text'), `The jury said that${second[0].token}`);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'text');
+
+    // A click on another suggestion appends it (the focus stays in the text box).
+    const third = await predictions(page);
+    await page.click('#next li:nth-child(2) .suggestion');
+    await fresh(page);
+    assert.equal(await page.inputValue('#text'), `The jury said that${second[0].token}${third[1].token}`);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'text');
+
+    // Esc, then Tab, leaves the text box.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Tab');
+    assert.notEqual(await page.evaluate(() => document.activeElement.id), 'text');
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the trace: each layer\'s context weights sum to 1, slots are labelled, a selected slot shows its weight across the text', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    await typeAtEnd(page, ' that the city');
+    await fresh(page);
+    await freshTrace(page);
+    const layers = await page.$$eval('#trace .layer', (cards) => cards.map((card) => ({
+      context: [...card.querySelectorAll('.chips.context .chip[data-weight]')].map((c) => Number(c.dataset.weight)),
+      current: card.querySelectorAll('.chips.context .chip.current').length,
+      reads: [...card.querySelectorAll('ol.slots')].map((list) => ({
+        read: list.dataset.read,
+        slots: [...list.querySelectorAll('button.slot')].map((b) => ({
+          weight: Number(b.dataset.weight), label: b.querySelector('.slot-label').textContent,
+        })),
+        rest: Number(list.querySelector('.slot-rest')?.dataset.weight ?? 0),
+      })),
+    })));
+    const tokens = await page.evaluate(() => document.querySelectorAll('#trace .layer[data-layer="0"] .chips.context .chip').length);
+    assert.equal(layers.length, 2, 'one card per layer');
+    for (const [l, layer] of layers.entries()) {
+      assert.equal(layer.current, 1, 'the position being read is marked');
+      assert.equal(layer.context.length, tokens - 1, 'a weight for every earlier token');
+      const sum = layer.context.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-4, `layer ${l}: the context weights sum to ${sum}`);
+      assert.deepEqual(layer.reads.map((r) => r.read), ['assoc', 'mlp']);
+      for (const read of layer.reads) {
+        assert.equal(read.slots.length, 8, 'the top 8 slots');
+        for (let i = 1; i < 8; i++) assert.ok(read.slots[i].weight <= read.slots[i - 1].weight, 'heaviest first');
+        for (const slot of read.slots) assert.match(slot.label, /^.+→.+$/, 'labelled key → value');
+        const shown = read.slots.reduce((a, s) => a + s.weight, 0);
+        assert.ok(shown > 0 && shown <= 1 + 1e-5, `${read.read}: the top slots weigh ${shown}`);
+        assert.ok(Math.abs(shown + read.rest - 1) < 1e-5, 'the top slots and the others make 1');
+      }
+    }
+
+    // Select a slot with the keyboard: focus the list (one Tab stop), ↓ to the second slot, Enter.
+    const mlpSlots = '#trace .layer[data-layer="1"] ol.slots[data-read="mlp"] button.slot';
+    assert.deepEqual(await page.$$eval(mlpSlots, (bs) => bs.map((b) => b.tabIndex)), [0, -1, -1, -1, -1, -1, -1, -1]);
+    await page.focus(mlpSlots);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#slot-strip .chip[data-weight]');
+    assert.deepEqual(await page.$$eval(mlpSlots, (bs) => bs.map((b) => b.getAttribute('aria-pressed'))),
+      ['false', 'true', 'false', 'false', 'false', 'false', 'false', 'false']);
+    const strip = await page.$$eval('#slot-strip .chip', (chips) => chips.map((c) => Number(c.dataset.weight)));
+    assert.equal(strip.length, tokens, 'a weight at every position of the text');
+    for (const w of strip) assert.ok(w >= 0 && w <= 1, `slot weight ${w} in [0, 1]`);
+    assert.ok(await page.isVisible('#trace .layer[data-layer="1"] #slot-detail'), 'shown under its layer');
+
+    fs.mkdirSync(path.join(ROOT, 'test-results'), { recursive: true });
+    await page.screenshot({ path: path.join(ROOT, 'test-results/page.png'), fullPage: true });
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('Generate streams the model\'s continuation into the text, and Stop stops it at once', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    // Count the pieces as they arrive: streaming means several updates before the end.
+    await page.evaluate(() => {
+      window.__seen = [];
+      const status = document.getElementById('gen-status');
+      new MutationObserver(() => window.__seen.push(`${status.dataset.state}:${status.dataset.pieces}`))
+        .observe(status, { attributes: true, attributeFilter: ['data-pieces'] });
+    });
+    await page.fill('#text', 'The jury');
+    await page.fill('#temperature', '0');
+    await page.fill('#max-tokens', '20');
+    await page.click('#generate');
+    await page.waitForSelector('#gen-status[data-state="done"]', { timeout: 10_000 });
+    const cli = JSON.parse(execFileSync(CLI,
+      ['generate', '--bank', BANK, '--max', '20', '--temperature', '0', '--json', 'The jury'], { encoding: 'utf8' }));
+    assert.equal(await page.inputValue('#text'), `The jury${cli.text}`, 'greedy: the native CLI\'s continuation');
+    const streamed = new Set((await page.evaluate(() => window.__seen)).filter((s) => s.startsWith('generating:')));
+    assert.ok(streamed.size >= 5, `pieces arrived one by one (${[...streamed].join(' ')})`);
+    await fresh(page);
+
+    // A long generation, stopped: Stop ends it, and nothing is added afterwards.
+    await page.fill('#temperature', '1');
+    await page.fill('#max-tokens', '2000');
+    await page.click('#generate');
+    await page.waitForFunction(() => {
+      const status = document.getElementById('gen-status');
+      return status.dataset.state === 'generating' && Number(status.dataset.pieces) >= 3;
+    }, null, { timeout: 10_000 });
+    assert.equal(await page.getAttribute('#text', 'readonly'), '', 'the text is read-only while it streams');
+    await page.click('#stop');
+    await page.waitForSelector('#gen-status[data-state="stopped"]', { timeout: 10_000 });
+    const stopped = await page.inputValue('#text');
+    const pieces = Number(await page.getAttribute('#gen-status', 'data-pieces'));
+    assert.ok(pieces < 2000, `stopped before the end (${pieces} pieces)`);
+    // The prediction after the generation is answered after it in the worker: once it is on
+    // screen, the generation has no more pieces to deliver.
+    await fresh(page);
+    assert.equal(await page.inputValue('#text'), stopped, 'nothing added after Stop');
+    assert.equal(await page.getAttribute('#text', 'readonly'), null, 'editable again');
+    assert.equal(await page.isEnabled('#generate'), true);
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a malformed bank file (opened or dropped) shows its error and the loaded bank keeps predicting; a valid file replaces it', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    // Dropped on the page: an HTML page saved as a bank.
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      data.items.add(new File(['<!doctype html><title>Not found</title>'], 'page.safetensors'));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    });
+    await page.waitForSelector('#bank-error:not([hidden]):has-text("page.safetensors")', { timeout: 10_000 });
+    assert.match(await page.textContent('#bank-error'), /not a valid memread bank/);
+
+    const truncated = fs.readFileSync(BANK).subarray(0, 4000);  // a whole header, most tensors missing
+    await page.setInputFiles('#bank-file', { name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: truncated });
+    await page.waitForSelector('#bank-error:not([hidden])', { timeout: 10_000 });
+    await page.waitForSelector('#bank-error:not([hidden]):has-text("broken.safetensors")', { timeout: 10_000 });
+    const message = await page.textContent('#bank-error');
+    assert.match(message, /broken\.safetensors/);
+    assert.match(message, /not a valid memread bank/, 'the MemreadError message');
+    assert.match(message, /Still reading with Demo bank/);
+    assert.equal(await page.getAttribute('#bank-status', 'data-state'), 'ready');
+    assert.equal(await page.inputValue('#bank-select'), '0', 'the picker still shows the bank in use');
+
+    const before = await predictions(page);
+    await typeAtEnd(page, ' so');
+    await fresh(page);
+    const afterTyping = await predictions(page);
+    assert.equal(afterTyping.length, 10, 'still predicting');
+    assert.notDeepEqual(afterTyping, before);
+
+    // A good file: it replaces the bank, the error goes, the info panel describes it.
+    await page.setInputFiles('#bank-file', path.join(ROOT, 'tests/fixtures/tiny-input.safetensors'));
+    await page.waitForSelector('#bank-status[data-state="ready"]:has-text("tiny-input.safetensors")', { timeout: 10_000 });
+    assert.equal(await page.isHidden('#bank-error'), true);
+    assert.match(await page.textContent('#bank-info'), /input \(every layer reads/);
+    assert.match(await page.textContent('#bank-select option:checked'), /Your file: “tiny-input\.safetensors”/);
+    await fresh(page);
+    assert.ok((await predictions(page)).length > 0);
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a shipped bank is fetched once: a reload reads it from the browser\'s cache', async () => {
+  const context = await browser.newContext();
+  try {
+    const start = hits.get(BANK_URL_PATH) ?? 0;
+    const first = await openDemo({ context });
+    assert.equal((hits.get(BANK_URL_PATH) ?? 0) - start, 1);
+    assert.match(await first.page.textContent('#bank-info'), /383,700 bytes/);
+    await first.page.reload();
+    await first.page.waitForSelector('#bank-status[data-state="ready"]', { timeout: 10_000 });
+    await fresh(first.page);
+    assert.equal((hits.get(BANK_URL_PATH) ?? 0) - start, 1, 'not fetched again');
+    await noProblems(first.page, first.problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('every control is labelled and the keyboard alone reaches the text, the bank controls and Generate', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    const unlabelled = await page.$$eval('input, select, textarea, button', (controls) => controls
+      .filter((c) => {
+        const byLabel = [...(c.labels ?? [])].some((l) => l.textContent.trim());
+        const byAria = c.getAttribute('aria-label')?.trim()
+          || (c.getAttribute('aria-labelledby') ?? '').split(/\s+/).some((id) => document.getElementById(id)?.textContent.trim());
+        const byText = c.tagName === 'BUTTON' && c.textContent.trim();
+        return !(byLabel || byAria || byText);
+      })
+      .map((c) => c.outerHTML.slice(0, 80)));
+    assert.deepEqual(unlabelled, []);
+
+    await page.evaluate(() => document.activeElement?.blur());
+    const reached = [];
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const id = await page.evaluate(() => document.activeElement?.id || document.activeElement?.className || '');
+      reached.push(id);
+      if (id === 'generate') break;
+    }
+    for (const id of ['bank-select', 'bank-file', 'text', 'temperature', 'generate']) {
+      assert.ok(reached.includes(id), `Tab reaches #${id} (${reached.join(', ')})`);
+    }
+    // Enter on the focused Generate button starts a generation; Stop has the focus then.
+    await page.fill('#max-tokens', '3');
+    await page.focus('#generate');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#gen-status[data-state="done"]', { timeout: 10_000 });
+    await fresh(page);
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,763 @@
+// The demo page: type, and see the next token read live; see what the model read to predict it.
+//
+// Everything runs in a Web Worker (loadMachineInWorker), so typing never waits for the model:
+//   - every keystroke asks for a prediction; only the latest is computed (older ones reject with
+//     SUPERSEDED, which is not an error here);
+//   - the trace ("what the model read") follows the predictions, debounced, one call at a time;
+//   - Generate streams a continuation into the text; Stop aborts it (AbortSignal) before its next token.
+// Banks: the list in /banks/index.json, or a file the visitor opens or drops. A bad file shows its
+// MemreadError message, and the bank already loaded keeps working.
+//
+// For tests, the DOM says what it shows: #next[data-text] and #trace[data-text] are the text the
+// predictions and the trace were computed for; every weight drawn carries data-weight.
+import { loadMachineInWorker } from '../src/js/index.js';
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  text: $('text'),
+  next: $('next'),
+  nextEmpty: $('next-empty'),
+  nextTiming: $('next-timing'),
+  trace: $('trace'),
+  slotDetail: $('slot-detail'),
+  slotLabel: $('slot-detail-label'),
+  slotStrip: $('slot-strip'),
+  bankSelect: $('bank-select'),
+  bankFile: $('bank-file'),
+  bankProgress: $('bank-progress'),
+  bankStatus: $('bank-status'),
+  bankNote: $('bank-note'),
+  bankError: $('bank-error'),
+  bankInfo: $('bank-info'),
+  genForm: $('gen-form'),
+  generate: $('generate'),
+  stop: $('stop'),
+  genStatus: $('gen-status'),
+  temperature: $('temperature'),
+  topP: $('top-p'),
+  seed: $('seed'),
+  maxTokens: $('max-tokens'),
+  dropOverlay: $('drop-overlay'),
+};
+
+const TOP_K = 10;         // tokens in the next-token list
+const TOP_SLOTS = 8;      // slots per bank read in the trace
+const TRACE_DELAY = 120;  // ms of quiet typing before the trace is recomputed
+const FILE_OPTION = 'file:';
+
+const state = {
+  machine: null,          // the WorkerMachine in use
+  bank: null,             // {label, value, entry?} of the bank in use
+  loading: null,          // AbortController of the load in progress
+  predictSeq: 0,          // number of the latest predict asked for
+  shownSeq: 0,            // number of the predict on screen
+  top: [],                // the predictions on screen
+  acceptWhenFresh: false, // Tab was pressed before the predictions caught up with the text
+  tabLeaves: false,       // after Esc, Tab moves focus instead of accepting
+  generating: null,       // {controller} while a continuation streams
+  traceTimer: 0,
+  traceBusy: false,
+  traceAgain: false,
+  lastTrace: null,        // {text, trace}
+  selected: null,         // {layer, read, slot, key, value} of the selected slot
+};
+
+// ---- Showing tokens -----------------------------------------------------------------------------
+
+const WHITESPACE = { ' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '␍', '\u00a0': '⍽' };
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;  // control and format characters: shown as ·
+
+/**
+ * A token as a person can read it: whitespace made visible (␣ ⏎ ⇥), a lone byte of a multi-byte
+ * character as its hex value.
+ */
+function tokenNode(token, id) {
+  const span = document.createElement('span');
+  span.className = 'tok';
+  if (id >= 128 && id < 256) {
+    const byte = document.createElement('span');
+    byte.className = 'ws';
+    byte.textContent = `⟨${id.toString(16).toUpperCase()}⟩`;
+    span.append(byte);
+    return span;
+  }
+  let plain = '';
+  const flush = () => {
+    if (plain) span.append(plain);
+    plain = '';
+  };
+  for (const ch of token) {
+    const mark = WHITESPACE[ch] ?? (INVISIBLE.test(ch) ? '·' : null);
+    if (mark) {
+      flush();
+      const ws = document.createElement('span');
+      ws.className = 'ws';
+      ws.textContent = mark;
+      span.append(ws);
+    } else {
+      plain += ch;
+    }
+  }
+  flush();
+  if (!token) span.textContent = '∅';
+  return span;
+}
+
+/** A token in words, for screen readers and tooltips: `" the"` → `space, "the"`. */
+function tokenWords(token, id) {
+  if (id >= 128 && id < 256) return `byte ${id.toString(16).toUpperCase()}`;
+  const names = { ' ': 'space', '\n': 'new line', '\t': 'tab' };
+  if (names[token]) return names[token];
+  const lead = token.match(/^[ \n\t]+/)?.[0] ?? '';
+  const rest = token.slice(lead.length);
+  const words = [...lead].map((ch) => names[ch]);
+  if (rest) words.push(JSON.stringify(rest));
+  return words.join(', ');
+}
+
+function percent(p) {
+  if (p >= 0.995) return '100%';
+  if (p >= 0.1) return `${(p * 100).toFixed(0)}%`;
+  if (p >= 0.001) return `${(p * 100).toFixed(1)}%`;
+  return p > 0 ? '<0.1%' : '0%';
+}
+
+// Heat: white → highlighter amber. Text stays dark on every shade (contrast ≥ 7:1).
+const HEAT_FROM = [255, 255, 255];
+const HEAT_TO = [245, 166, 35];
+
+function heat(fraction) {
+  const t = Math.max(0, Math.min(1, fraction));
+  const c = HEAT_FROM.map((from, i) => Math.round(from + (HEAT_TO[i] - from) * t));
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+
+function el(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  node.append(...children);
+  return node;
+}
+
+// ---- Status and errors ----------------------------------------------------------------------------
+
+function setBankStatus(text, stateName) {
+  ui.bankStatus.textContent = text;
+  ui.bankStatus.dataset.state = stateName;
+}
+
+function showError(message) {
+  ui.bankError.textContent = message;
+  ui.bankError.hidden = false;
+}
+
+function clearError() {
+  ui.bankError.hidden = true;
+  ui.bankError.textContent = '';
+}
+
+/** Errors that mean "this answer is no longer wanted", not a problem to show. */
+function isQuiet(error) {
+  return error?.name === 'AbortError' || ['SUPERSEDED', 'TERMINATED', 'DISPOSED'].includes(error?.code);
+}
+
+function reportError(error, what) {
+  if (isQuiet(error)) return;
+  showError(`${what}: ${error?.message ?? error}`);
+}
+
+function setControlsEnabled() {
+  const ready = state.machine !== null;
+  ui.generate.disabled = !ready || state.generating !== null;
+  ui.stop.disabled = state.generating === null;
+}
+
+// ---- Next token -----------------------------------------------------------------------------------
+
+function textChanged() {
+  state.tabLeaves = false;
+  predict();
+}
+
+async function predict() {
+  const machine = state.machine;
+  if (!machine || state.generating) return;
+  const text = ui.text.value;
+  const seq = ++state.predictSeq;
+  if (text === '') {
+    state.shownSeq = seq;
+    showPredictions([], text, null);
+    scheduleTrace();
+    return;
+  }
+  const started = performance.now();
+  try {
+    const top = await machine.predict(text, { topK: TOP_K });
+    if (machine !== state.machine || seq < state.shownSeq) return;
+    state.shownSeq = seq;
+    showPredictions(top, text, performance.now() - started);
+    scheduleTrace();
+  } catch (error) {
+    if (machine === state.machine) reportError(error, 'Could not predict');
+  }
+}
+
+function showPredictions(top, text, ms) {
+  state.top = top;
+  ui.next.dataset.text = text;
+  ui.nextEmpty.hidden = text !== '';
+  ui.nextTiming.textContent = ms === null ? '' : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+  const max = top.length ? top[0].prob : 1;
+  const items = top.map((p, i) => {
+    const button = el('button', 'suggestion');
+    button.type = 'button';
+    button.dataset.id = String(p.id);
+    button.dataset.prob = String(p.prob);
+    button.dataset.token = p.token;
+    button.setAttribute('aria-label', `${tokenWords(p.token, p.id)}, ${percent(p.prob)}${i === 0 ? ', Tab appends it' : ''}`);
+    const bar = el('span', 'bar');
+    bar.style.width = `${(p.prob / max) * 100}%`;
+    button.append(
+      el('span', 'token-cell', tokenNode(p.token, p.id)),
+      el('span', 'bar-track', bar),
+      el('span', 'pct', percent(p.prob)),
+    );
+    if (i === 0) button.append(el('kbd', 'tab-hint', 'Tab'));
+    button.tabIndex = i === 0 ? 0 : -1;  // one Tab stop for the list; arrow keys move within it
+    button.addEventListener('click', () => accept(p.token));
+    return el('li', null, button);
+  });
+  ui.next.replaceChildren(...items);
+  if (state.acceptWhenFresh && text === ui.text.value) {
+    state.acceptWhenFresh = false;
+    if (top.length) accept(top[0].token);
+  }
+}
+
+/** Appends a token to the text, keeps the focus in the text box, and predicts again. */
+function accept(token) {
+  if (state.generating) return;
+  ui.text.value += token;
+  ui.text.focus();
+  const end = ui.text.value.length;
+  ui.text.setSelectionRange(end, end);
+  ui.text.scrollTop = ui.text.scrollHeight;
+  textChanged();
+}
+
+// Tab appends a token while you type; arriving in the text box by Tab (or after Esc), Tab moves on,
+// so the keyboard is never trapped in the text box.
+let tabbing = false;
+document.addEventListener('keydown', (event) => { tabbing = event.key === 'Tab'; }, true);
+document.addEventListener('pointerdown', () => { tabbing = false; }, true);
+ui.text.addEventListener('focus', () => {
+  if (tabbing) state.tabLeaves = true;
+});
+ui.text.addEventListener('input', textChanged);
+ui.text.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') {
+    if (!state.generating) state.tabLeaves = true;  // (during a generation, Esc stops it: below)
+    return;
+  }
+  if (event.key !== 'Tab' || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (state.tabLeaves || !state.machine || state.generating || ui.text.value === '') return;  // Tab moves on
+  event.preventDefault();
+  if (ui.next.dataset.text === ui.text.value) {
+    if (state.top.length) accept(state.top[0].token);
+  } else {
+    state.acceptWhenFresh = true;  // the prediction for this text is on its way
+  }
+});
+
+/** Arrow keys, Home and End move the focus between the buttons of a list (roving tabindex). */
+function arrowKeys(container, selector, listSelector) {
+  container.addEventListener('keydown', (event) => {
+    const keys = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -Infinity, End: Infinity };
+    if (!(event.key in keys) || event.altKey || event.ctrlKey || event.metaKey) return;
+    const current = event.target.closest(selector);
+    const list = current?.closest(listSelector);
+    if (!current || !list) return;
+    const buttons = [...list.querySelectorAll(selector)];
+    const at = buttons.indexOf(current);
+    const step = keys[event.key];
+    const to = Number.isFinite(step) ? Math.min(buttons.length - 1, Math.max(0, at + step)) : (step < 0 ? 0 : buttons.length - 1);
+    event.preventDefault();
+    buttons.forEach((b, i) => { b.tabIndex = i === to ? 0 : -1; });
+    buttons[to].focus();
+  });
+}
+
+arrowKeys(ui.next, 'button.suggestion', 'ol');
+
+// ---- What the model read ----------------------------------------------------------------------------
+
+function scheduleTrace() {
+  clearTimeout(state.traceTimer);
+  state.traceTimer = setTimeout(runTrace, TRACE_DELAY);
+}
+
+async function runTrace() {
+  if (state.traceBusy) {
+    state.traceAgain = true;
+    return;
+  }
+  const machine = state.machine;
+  if (!machine || state.generating) return;
+  const text = ui.text.value;
+  if (text === '') {
+    state.lastTrace = null;
+    ui.trace.dataset.text = '';
+    ui.trace.replaceChildren(el('p', 'help', 'Type something to see what the model reads.'));
+    return;
+  }
+  state.traceBusy = true;
+  try {
+    const trace = await machine.trace(text, { topSlots: TOP_SLOTS });
+    if (machine !== state.machine) return;
+    if (text !== ui.text.value) {
+      state.traceAgain = true;  // stale: the text moved on while it was computed
+      return;
+    }
+    state.lastTrace = { text, trace };
+    showTrace(trace, text, machine.info.config);
+    await showSlot();
+  } catch (error) {
+    if (machine === state.machine && error?.code !== 'EMPTY_TEXT') reportError(error, 'Could not trace');
+  } finally {
+    state.traceBusy = false;
+    if (state.traceAgain) {
+      state.traceAgain = false;
+      scheduleTrace();
+    }
+  }
+}
+
+/** Chips of tokens, each shaded by its weight (darkest = the heaviest); data-weight is exact. */
+function weightChips(container, tokens, ids, weights, { current = -1, offset = 0 } = {}) {
+  let max = 0;
+  for (const w of weights) max = Math.max(max, w);
+  const chips = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const chip = el('span', 'chip', tokenNode(tokens[i], ids[i]));
+    chip.setAttribute('role', 'listitem');
+    if (i === current) {
+      chip.classList.add('current');
+      chip.title = `${tokenWords(tokens[i], ids[i])}: the position being read from`;
+      chip.setAttribute('aria-label', `${tokenWords(tokens[i], ids[i])}, the position reading`);
+    } else {
+      const w = weights[i - offset] ?? 0;
+      chip.dataset.weight = String(w);
+      chip.style.backgroundColor = heat(max > 0 ? w / max : 0);
+      chip.title = `${tokenWords(tokens[i], ids[i])}: ${percent(w)}`;
+      chip.setAttribute('aria-label', chip.title);
+    }
+    chips.push(chip);
+  }
+  container.replaceChildren(...chips);
+  return max;
+}
+
+function slotList(layerIndex, read, slots, totalSlots) {
+  const list = el('ol', 'slots');
+  list.dataset.read = read;
+  const max = slots.length ? slots[0].weight : 1;
+  let shown = 0;
+  for (const s of slots) {
+    shown += s.weight;
+    const button = el('button', 'slot');
+    button.type = 'button';
+    button.dataset.layer = String(layerIndex);
+    button.dataset.read = read;
+    button.dataset.slot = String(s.slot);
+    button.dataset.weight = String(s.weight);
+    const selected = state.selected && state.selected.layer === layerIndex && state.selected.read === read
+      && state.selected.slot === s.slot;
+    button.setAttribute('aria-pressed', selected ? 'true' : 'false');
+    button.setAttribute('aria-label',
+      `slot ${s.slot}, key ${tokenWords(s.key.token, s.key.id)}, value ${tokenWords(s.value.token, s.value.id)}, ${percent(s.weight)}`);
+    const bar = el('span', 'bar');
+    bar.style.width = `${(s.weight / max) * 100}%`;
+    button.append(
+      el('span', 'slot-id', `#${s.slot}`),
+      el('span', 'slot-label', tokenNode(s.key.token, s.key.id), el('span', 'arrow', '→'), tokenNode(s.value.token, s.value.id)),
+      el('span', 'bar-track', bar),
+      el('span', 'pct', percent(s.weight)),
+    );
+    button.addEventListener('click', () => selectSlot({ layer: layerIndex, read, slot: s.slot, key: s.key, value: s.value }));
+    list.append(el('li', null, button));
+  }
+  // One Tab stop per list (the selected slot, else the first); arrow keys move within it.
+  const buttons = [...list.querySelectorAll('button.slot')];
+  const pressed = buttons.findIndex((b) => b.getAttribute('aria-pressed') === 'true');
+  buttons.forEach((b, i) => { b.tabIndex = i === Math.max(0, pressed) ? 0 : -1; });
+  const rest = totalSlots - slots.length;
+  if (rest > 0) {
+    const other = el('li', 'slot-rest', `the other ${rest} slots: ${percent(Math.max(0, 1 - shown))}`);
+    other.dataset.weight = String(Math.max(0, 1 - shown));
+    list.append(other);
+  }
+  return list;
+}
+
+function showTrace(trace, text, config) {
+  ui.trace.dataset.text = text;
+  const n = trace.tokens.length;
+  const parts = [];
+  if (trace.windowStart > 0) {
+    parts.push(el('p', 'help',
+      `The text is longer than the bank's window of ${config.maxContext} tokens: the model reads its last ${n} tokens.`));
+  }
+  trace.layers.forEach((layer, l) => {
+    const card = el('section', 'layer');
+    card.dataset.layer = String(l);
+    const heading = el('h3', null, `Layer ${l + 1}`, el('span', 'layer-of', ` of ${trace.layers.length}`));
+    card.append(heading);
+
+    const ctxHead = el('h4', null, 'Context read');
+    const chips = el('div', 'chips context');
+    chips.setAttribute('role', 'list');
+    chips.setAttribute('aria-label', `Layer ${l + 1}: the context read's weight of each earlier token`);
+    chips.dataset.read = 'context';
+    if (n > 1) {
+      const max = weightChips(chips, trace.tokens, trace.ids, layer.context, { current: n - 1 });
+      ctxHead.append(el('span', 'read-note', ` · darkest = ${percent(max)}`));
+    } else {
+      chips.replaceChildren(el('span', 'help', 'The first token has no earlier token to read.'));
+    }
+    card.append(ctxHead, chips);
+
+    const reads = el('div', 'reads');
+    const assoc = el('div', 'read-col',
+      el('h4', null, 'Associative read ', el('span', 'read-note', `top ${layer.assoc.length} of ${config.slots} slots`)),
+      slotList(l, 'assoc', layer.assoc, config.slots));
+    const mlp = el('div', 'read-col',
+      el('h4', null, '“MLP” read ', el('span', 'read-note', 'same bank, keys ⇄ values')),
+      slotList(l, 'mlp', layer.mlp, config.slots));
+    reads.append(assoc, mlp);
+    card.append(reads);
+    parts.push(card);
+  });
+  ui.trace.replaceChildren(...parts);
+}
+
+arrowKeys(ui.trace, 'button.slot', 'ol.slots');
+
+function selectSlot(selection) {
+  const same = state.selected && state.selected.layer === selection.layer
+    && state.selected.read === selection.read && state.selected.slot === selection.slot;
+  state.selected = same ? null : selection;  // selecting the selected slot again clears it
+  for (const button of ui.trace.querySelectorAll('button.slot')) {
+    const on = state.selected !== null && Number(button.dataset.layer) === state.selected.layer
+      && button.dataset.read === state.selected.read && Number(button.dataset.slot) === state.selected.slot;
+    button.setAttribute('aria-pressed', on ? 'true' : 'false');
+  }
+  showSlot();
+}
+
+/** The selected slot's weight at every position of the text, as a strip of shaded tokens. */
+async function showSlot() {
+  const selection = state.selected;
+  const machine = state.machine;
+  if (!selection || !machine || !state.lastTrace) {
+    ui.slotDetail.hidden = true;
+    ui.slotStrip.replaceChildren();
+    return;
+  }
+  const { text, trace } = state.lastTrace;
+  const readName = selection.read === 'assoc' ? 'associative read' : '“MLP” read';
+  ui.slotLabel.replaceChildren(
+    `Layer ${selection.layer + 1}, ${readName}, slot #${selection.slot}: `,
+    tokenNode(selection.key.token, selection.key.id), el('span', 'arrow', ' → '),
+    tokenNode(selection.value.token, selection.value.id));
+  // Shown inside the card of the slot's layer, right under the slot lists.
+  const card = ui.trace.querySelector(`.layer[data-layer="${selection.layer}"]`);
+  if (card && ui.slotDetail.parentNode !== card) card.append(ui.slotDetail);
+  ui.slotDetail.hidden = false;
+  if (typeof machine.slotWeights !== 'function') {
+    ui.slotStrip.replaceChildren(el('span', 'help', 'This build of memread cannot read one slot across the text.'));
+    return;
+  }
+  try {
+    const weights = await machine.slotWeights(text, selection);
+    if (machine !== state.machine || selection !== state.selected || state.lastTrace?.text !== text) return;
+    const max = weightChips(ui.slotStrip, trace.tokens, trace.ids, weights);
+    ui.slotStrip.dataset.text = text;
+    ui.slotLabel.append(el('span', 'read-note', ` · darkest = ${percent(max)}`));
+  } catch (error) {
+    if (machine === state.machine) reportError(error, 'Could not read the slot');
+  }
+}
+
+// ---- Generation -------------------------------------------------------------------------------------
+
+function numberFrom(input, fallback, min, max, whole = false) {
+  let value = Number(input.value);
+  if (input.value === '' || !Number.isFinite(value)) value = fallback;
+  if (whole) value = Math.round(value);
+  value = Math.min(max, Math.max(min, value));
+  input.value = String(value);
+  return value;
+}
+
+function setGenStatus(text, stateName, pieces) {
+  ui.genStatus.textContent = text;
+  ui.genStatus.dataset.state = stateName;
+  ui.genStatus.dataset.pieces = String(pieces);
+}
+
+async function generate() {
+  const machine = state.machine;
+  if (!machine || state.generating) return;
+  if (ui.text.value === '') {
+    setGenStatus('Type a beginning first: the model continues your text.', 'idle', 0);
+    ui.text.focus();
+    return;
+  }
+  const options = {
+    temperature: numberFrom(ui.temperature, 0.8, 0, 5),
+    topP: numberFrom(ui.topP, 0.95, 0.05, 1),
+    seed: numberFrom(ui.seed, 1, 0, 4294967295, true),
+    maxTokens: numberFrom(ui.maxTokens, 80, 1, 2000, true),
+  };
+  const controller = new AbortController();
+  state.generating = { controller };
+  ui.text.readOnly = true;
+  ui.text.setAttribute('aria-busy', 'true');
+  setControlsEnabled();
+  const focusWasOnGenerate = document.activeElement === ui.generate;
+  if (focusWasOnGenerate) ui.stop.focus();  // Enter, then Enter again, stops
+  let pieces = 0;
+  let added = 0;  // characters
+  const chars = (n) => `${n} character${n === 1 ? '' : 's'}`;
+  setGenStatus('Generating… (Esc or Stop ends it)', 'generating', 0);
+  try {
+    const stream = machine.generate(ui.text.value, { ...options, signal: controller.signal });
+    for await (const piece of stream) {
+      ui.text.value += piece;
+      ui.text.scrollTop = ui.text.scrollHeight;
+      pieces++;
+      added += [...piece].length;
+      setGenStatus(`Generating… ${chars(added)} (Esc or Stop ends it)`, 'generating', pieces);
+    }
+    setGenStatus(`Done: added ${chars(added)}.`, 'done', pieces);
+  } catch (error) {
+    if (error?.name === 'AbortError') setGenStatus(`Stopped after ${chars(added)}.`, 'stopped', pieces);
+    else if (isQuiet(error)) setGenStatus(`Stopped (the bank changed) after ${chars(added)}.`, 'stopped', pieces);
+    else {
+      setGenStatus('', 'error', pieces);
+      reportError(error, 'Could not generate');
+    }
+  } finally {
+    state.generating = null;
+    ui.text.readOnly = false;
+    ui.text.removeAttribute('aria-busy');
+    const focusWasOnStop = document.activeElement === ui.stop;
+    setControlsEnabled();
+    if (focusWasOnStop) ui.generate.focus();
+    predict();
+  }
+}
+
+ui.genForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  generate();
+});
+ui.stop.addEventListener('click', () => state.generating?.controller.abort());
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && state.generating) state.generating.controller.abort();
+});
+
+// ---- Banks ----------------------------------------------------------------------------------------
+
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(0)} KiB`;
+  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function parameterCount(c) {
+  const perLayer = 2 * c.slots * c.dim + 3 + (c.position === 'learned' ? c.maxContext : 0);
+  return c.vocabSize * c.dim + c.layers * perLayer + 1;
+}
+
+/** The bank's training metadata: JSON (corpus, steps, bits per byte) or plain text. */
+function trainingFacts(training) {
+  if (!training) return null;
+  try {
+    const t = JSON.parse(training);
+    if (t && typeof t === 'object') {
+      const facts = [];
+      const bpb = t.bits_per_byte ?? t.bitsPerByte ?? t.test_bits_per_byte ?? t.bpb;
+      if (bpb !== undefined) facts.push(['Bits per byte (measured)', typeof bpb === 'number' ? bpb.toFixed(3) : String(bpb)]);
+      for (const [key, value] of Object.entries(t)) {
+        if (['bits_per_byte', 'bitsPerByte', 'test_bits_per_byte', 'bpb'].includes(key)) continue;
+        facts.push([`Training: ${key.replaceAll('_', ' ')}`, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+      }
+      return facts;
+    }
+  } catch { /* not JSON: shown as it is */ }
+  return [['Training', training]];
+}
+
+function showInfo(info, bank) {
+  const c = info.config;
+  const rows = [
+    ['Bank', bank.label],
+  ];
+  if (bank.entry?.description) rows.push(['About', bank.entry.description]);
+  rows.push(['Name in the file', info.name || '—']);
+  if (info.description) rows.push(['Description in the file', info.description]);
+  rows.push(
+    ['Model', `d = ${c.dim} · ${c.layers} layers · ${c.slots} slots per layer · ${c.vocabSize} tokens`],
+    ['Context', `${c.context === 'hidden' ? 'hidden (each layer reads the previous tokens at its own depth)' : 'input (every layer reads the previous tokens\' embeddings)'}; position ${c.position}; window ${c.maxContext} tokens`],
+    ['Parameters', parameterCount(c).toLocaleString('en')],
+    ['File size', `${formatBytes(info.bytes)} (${info.bytes.toLocaleString('en')} bytes)`],
+  );
+  const facts = trainingFacts(info.training);
+  if (facts) rows.push(...facts);
+  else rows.push(['Training', 'none recorded in the file (no measured bits per byte)']);
+  ui.bankInfo.replaceChildren(...rows.flatMap(([term, value]) => [el('dt', null, term), el('dd', null, value)]));
+}
+
+function fileOption(label) {
+  let option = ui.bankSelect.querySelector(`option[value="${FILE_OPTION}"]`);
+  if (!option) {
+    option = document.createElement('option');
+    option.value = FILE_OPTION;
+    ui.bankSelect.append(option);
+  }
+  option.textContent = `Your file: ${label}`;
+  return option;
+}
+
+/**
+ * Loads a bank in a new worker; on success it replaces the one in use, on failure the one in use
+ * stays and the error is shown.
+ * @param {string|Blob} source a URL or a File
+ * @param {{label: string, value: string, entry?: object}} bank
+ */
+async function loadBank(source, bank) {
+  state.loading?.abort();
+  const controller = new AbortController();
+  state.loading = controller;
+  clearError();
+  ui.bankProgress.hidden = false;
+  ui.bankProgress.removeAttribute('value');  // indeterminate until the first progress
+  setBankStatus(`Loading ${bank.label}…`, 'loading');
+  try {
+    const machine = await loadMachineInWorker(source, {
+      signal: controller.signal,
+      onProgress: ({ loaded, total }) => {
+        if (total) ui.bankProgress.value = loaded / total;
+        setBankStatus(`Loading ${bank.label}… ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`, 'loading');
+      },
+    });
+    if (state.loading !== controller) {
+      machine.terminate();
+      return;
+    }
+    state.generating?.controller.abort();
+    const old = state.machine;
+    state.machine = machine;
+    state.bank = bank;
+    state.selected = null;
+    state.lastTrace = null;
+    old?.terminate();
+    if (bank.value === FILE_OPTION) fileOption(bank.label);
+    ui.bankSelect.value = bank.value;
+    ui.bankNote.textContent = bank.entry?.description ?? `${machine.info.name || 'Your bank'}${machine.info.description ? `: ${machine.info.description}` : ''}`;
+    ui.bankNote.hidden = false;
+    showInfo(machine.info, bank);
+    setBankStatus(`Ready: ${bank.label}`, 'ready');
+    showSlot();
+    setControlsEnabled();
+    predict();
+  } catch (error) {
+    if (state.loading !== controller || error?.name === 'AbortError') return;
+    const keep = state.bank ? ` Still reading with ${state.bank.label}.` : '';
+    const message = String(error?.message ?? error).replace(/\.$/, '');
+    showError(`Could not load ${bank.label}: ${message}.${keep}`);
+    if (state.bank) {
+      ui.bankSelect.value = state.bank.value;
+      setBankStatus(`Ready: ${state.bank.label}`, 'ready');
+    } else {
+      setBankStatus('No bank loaded', 'error');
+    }
+  } finally {
+    if (state.loading === controller) {
+      state.loading = null;
+      ui.bankProgress.hidden = true;
+    }
+  }
+}
+
+function loadFile(file) {
+  if (!file) return;
+  loadBank(file, { label: `“${file.name}”`, value: FILE_OPTION });
+}
+
+let shipped = [];
+
+async function loadBankList() {
+  let list;
+  try {
+    const response = await fetch('/banks/index.json');
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    list = await response.json();
+    if (!Array.isArray(list)) throw new Error('not a list');
+  } catch (error) {
+    ui.bankSelect.replaceChildren(new Option('No shipped banks', ''));
+    setBankStatus('No bank loaded: open a bank file', 'error');
+    showError(`Could not read the list of banks (/banks/index.json): ${error.message}. You can still open a bank file.`);
+    return;
+  }
+  shipped = list.filter((entry) => entry && typeof entry.file === 'string');
+  ui.bankSelect.replaceChildren(...shipped.map((entry, i) => new Option(entry.name || entry.file, String(i))));
+  ui.bankSelect.disabled = false;
+  if (shipped.length > 0) loadShipped(0);
+  else setBankStatus('No bank loaded: open a bank file', 'error');
+}
+
+function loadShipped(index) {
+  const entry = shipped[index];
+  const url = new URL(entry.file, new URL('/banks/', location.href)).href;
+  loadBank(url, { label: entry.name || entry.file, value: String(index), entry });
+}
+
+ui.bankSelect.addEventListener('change', () => {
+  const value = ui.bankSelect.value;
+  if (value === FILE_OPTION || value === '' || value === state.bank?.value) return;
+  loadShipped(Number(value));
+});
+
+ui.bankFile.addEventListener('change', () => {
+  loadFile(ui.bankFile.files?.[0]);
+  ui.bankFile.value = '';  // the same file may be opened again
+});
+
+// Dropping a file anywhere on the page.
+let dragDepth = 0;
+const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+document.addEventListener('dragenter', (event) => {
+  if (!carriesFiles(event)) return;
+  dragDepth++;
+  ui.dropOverlay.hidden = false;
+});
+document.addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) ui.dropOverlay.hidden = true;
+});
+document.addEventListener('dragover', (event) => {
+  if (carriesFiles(event)) event.preventDefault();
+});
+document.addEventListener('drop', (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth = 0;
+  ui.dropOverlay.hidden = true;
+  loadFile(event.dataTransfer.files[0]);
+});
+
+setControlsEnabled();
+loadBankList();

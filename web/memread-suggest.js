@@ -1,0 +1,418 @@
+// <memread-suggest>: live next-token suggestions for any text box, from a memread bank.
+//
+//   <script type="module" src="/web/memread-suggest.js"></script>
+//   <memread-suggest bank="/banks/demo-random.safetensors">
+//     <textarea></textarea>
+//   </memread-suggest>
+//
+// The element wraps one <textarea> or <input> (its first). While the caret is at the end of the
+// text, a small list under the field shows the most probable next tokens; Tab appends the first,
+// a click appends any; Esc hides the list (then Tab moves on as usual). The model runs in a Web
+// Worker (one per bank, shared by every element of the page that reads that bank), so typing never
+// waits for it; the bank is fetched once and kept in the browser's Cache API.
+//
+// Attributes:  bank  the bank's URL (required; relative URLs resolve against the page)
+//              top   how many suggestions, 1 to 10 (default 5)
+// Reflects:    state="loading" | "ready" | "error" on the element
+// Events:      memread-ready   (detail: {info})            the bank is loaded
+//              memread-error   (detail: {error})           the bank could not be loaded
+//              memread-accept  (detail: {token, prob})     a suggestion was appended (an `input`
+//                                                          event on the field follows, as typing)
+// Property:    ready           a Promise of the bank's info (rejects like memread-error)
+// Styling:     the list is ul.memread-suggest-list, its items li.memread-suggest-item; colours
+//              follow --memread-suggest-accent, --memread-suggest-bg, --memread-suggest-fg.
+//
+// Needs no inline script or style: it runs under `script-src 'self' 'wasm-unsafe-eval'`, and its
+// few rules go in through a constructed stylesheet.
+import { loadMachineInWorker } from '../src/js/index.js';
+
+const TAG = 'memread-suggest';
+
+// ---- One worker per bank, shared ------------------------------------------------------------------
+
+const banks = new Map();  // absolute URL → {machine: Promise<WorkerMachine>, users: number}
+
+function useBank(url) {
+  let bank = banks.get(url);
+  if (!bank) {
+    bank = { machine: loadMachineInWorker(url), users: 0 };
+    bank.machine.catch(() => banks.delete(url));  // a failed load may be tried again later
+    banks.set(url, bank);
+  }
+  bank.users++;
+  return bank.machine;
+}
+
+function releaseBank(url) {
+  const bank = banks.get(url);
+  if (!bank) return;
+  bank.users--;
+  // A microtask later: an element moved in the DOM disconnects and reconnects in one go.
+  queueMicrotask(() => {
+    if (bank.users > 0 || banks.get(url) !== bank) return;
+    banks.delete(url);
+    bank.machine.then((machine) => machine.terminate(), () => {});
+  });
+}
+
+// ---- Style ------------------------------------------------------------------------------------------
+
+const CSS = `
+${TAG} { display: block; position: relative; }
+${TAG} > .memread-suggest-list {
+  --accent: var(--memread-suggest-accent, #0b5cad);
+  position: absolute; left: 0; top: calc(100% + 2px); z-index: 1000;
+  min-width: 12rem; max-width: min(100%, 22rem);
+  margin: 0; padding: 0.25rem; list-style: none;
+  background: var(--memread-suggest-bg, #ffffff); color: var(--memread-suggest-fg, #1b1b1b);
+  border: 1px solid #b5b5ad; border-radius: 6px; box-shadow: 0 4px 14px rgba(0, 0, 0, 0.12);
+  font: 0.9rem/1.35 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+}
+${TAG} > .memread-suggest-list[hidden] { display: none; }
+${TAG} .memread-suggest-item {
+  display: grid; grid-template-columns: minmax(0, 1fr) 3rem 2.2rem; align-items: center; gap: 0.5rem;
+  padding: 0.15rem 0.4rem; border-radius: 4px; cursor: pointer;
+}
+${TAG} .memread-suggest-item:hover { background: #f0f0ea; }
+${TAG} .memread-suggest-item[aria-selected="true"] { background: #e8f0fa; box-shadow: inset 3px 0 0 var(--accent); }
+${TAG} .memread-suggest-token {
+  font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre;
+  overflow: hidden; text-overflow: ellipsis;
+}
+${TAG} .memread-suggest-ws { color: #595959; }
+${TAG} .memread-suggest-prob { text-align: right; font-variant-numeric: tabular-nums; color: #4a4a4a; font-size: 0.85em; }
+${TAG} .memread-suggest-key {
+  font: 0.7rem ui-monospace, "DejaVu Sans Mono", monospace; justify-self: end;
+  padding: 0 0.25rem; border: 1px solid #8a8a85; border-radius: 3px; color: #1b1b1b; background: #fff;
+}
+${TAG} .memread-suggest-hint {
+  position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap;
+}
+`;
+
+let sheet = null;
+
+function adoptStyle(root) {
+  if (!('adoptedStyleSheets' in root)) return;
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+  }
+  if (!root.adoptedStyleSheets.includes(sheet)) root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
+}
+
+// ---- Tokens as text -----------------------------------------------------------------------------------
+
+const MARKS = { ' ': '␣', '\n': '⏎', '\t': '⇥', '\r': '␍', '\u00a0': '⍽' };
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;  // control and format characters: shown as ·
+
+/** The token with its whitespace made visible (␣ ⏎ ⇥); a lone byte of a character as ⟨hex⟩. */
+function tokenNode(token, id) {
+  const span = document.createElement('span');
+  span.className = 'memread-suggest-token';
+  if (id >= 128 && id < 256) {
+    span.textContent = `⟨${id.toString(16).toUpperCase()}⟩`;
+    return span;
+  }
+  for (const ch of token) {
+    const mark = MARKS[ch] ?? (INVISIBLE.test(ch) ? '·' : null);
+    if (mark) {
+      const ws = document.createElement('span');
+      ws.className = 'memread-suggest-ws';
+      ws.textContent = mark;
+      span.append(ws);
+    } else {
+      span.append(ch);
+    }
+  }
+  return span;
+}
+
+function percent(p) {
+  if (p >= 0.1) return `${Math.round(p * 100)}%`;
+  if (p >= 0.001) return `${(p * 100).toFixed(1)}%`;
+  return '<0.1%';
+}
+
+let counter = 0;
+
+// ---- The element ----------------------------------------------------------------------------------------
+
+export class MemreadSuggest extends HTMLElement {
+  static observedAttributes = ['bank', 'top'];
+
+  #field = null;       // the wrapped textarea or input
+  #list = null;        // ul.memread-suggest-list
+  #hint = null;        // the field's description for screen readers
+  #bankUrl = null;     // the bank in use (absolute URL)
+  #machine = null;     // its WorkerMachine, once loaded
+  #top = [];           // suggestions on screen
+  #shownFor = null;    // the text they are for
+  #seq = 0;
+  #dismissed = false;  // Esc: hidden until the next edit
+  #acceptPending = false;  // Tab came before the suggestions caught up with the text
+  #ready = null;
+  #resolveReady = null;
+  #rejectReady = null;
+  #observer = null;
+
+  constructor() {
+    super();
+    this.#newReady();
+  }
+
+  /** A Promise of the bank's info once loaded; rejects if it cannot be. */
+  get ready() {
+    return this.#ready;
+  }
+
+  #newReady() {
+    this.#ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    this.#ready.catch(() => {});  // handled through events; no unhandled rejection
+  }
+
+  connectedCallback() {
+    adoptStyle(this.getRootNode());
+    if (!this.#attach()) {
+      // The field is not there yet (the parser has not reached it, or a framework adds it later).
+      this.#observer = new MutationObserver(() => {
+        if (this.#attach()) {
+          this.#observer.disconnect();
+          this.#observer = null;
+        }
+      });
+      this.#observer.observe(this, { childList: true, subtree: true });
+    }
+    this.#setBank(this.getAttribute('bank'));
+  }
+
+  disconnectedCallback() {
+    this.#observer?.disconnect();
+    this.#observer = null;
+    this.#detach();
+    if (this.#bankUrl) releaseBank(this.#bankUrl);
+    this.#bankUrl = null;
+    this.#machine = null;
+  }
+
+  attributeChangedCallback(name, oldValue, value) {
+    if (!this.isConnected || oldValue === value) return;
+    if (name === 'bank') this.#setBank(value);
+    else if (name === 'top') this.#predict();
+  }
+
+  get #count() {
+    const n = Number.parseInt(this.getAttribute('top') ?? '5', 10);
+    return Number.isFinite(n) ? Math.min(10, Math.max(1, n)) : 5;
+  }
+
+  // ---- the bank ----
+
+  #setBank(bank) {
+    if (this.#bankUrl) releaseBank(this.#bankUrl);
+    this.#bankUrl = null;
+    this.#machine = null;
+    this.#hide();
+    if (this.getAttribute('state') !== null && this.getAttribute('state') !== 'loading') this.#newReady();
+    if (!bank) {
+      this.#fail(new Error(`<${TAG}> needs a bank attribute: the URL of a .safetensors bank`));
+      return;
+    }
+    let url;
+    try {
+      url = new URL(bank, document.baseURI).href;
+    } catch {
+      this.#fail(new Error(`<${TAG}> bank="${bank}" is not a URL`));
+      return;
+    }
+    this.#bankUrl = url;
+    this.setAttribute('state', 'loading');
+    useBank(url).then(
+      (machine) => {
+        if (this.#bankUrl !== url) return;
+        this.#machine = machine;
+        this.setAttribute('state', 'ready');
+        this.#resolveReady(machine.info);
+        this.dispatchEvent(new CustomEvent('memread-ready', { detail: { info: machine.info } }));
+        if (this.#field && this.#field === document.activeElement) this.#predict();
+      },
+      (error) => {
+        if (this.#bankUrl === url) this.#fail(error);
+      },
+    );
+  }
+
+  #fail(error) {
+    this.setAttribute('state', 'error');
+    this.#rejectReady(error);
+    this.dispatchEvent(new CustomEvent('memread-error', { detail: { error } }));
+    console.warn(`<${TAG}>: ${error?.message ?? error}`);
+  }
+
+  // ---- the field ----
+
+  #attach() {
+    const field = this.querySelector('textarea, input');
+    if (!field) return false;
+    if (field === this.#field) return true;
+    this.#detach();
+    this.#field = field;
+    const id = `memread-suggest-${++counter}`;
+    this.#list = document.createElement('ul');
+    this.#list.className = 'memread-suggest-list';
+    this.#list.id = `${id}-list`;
+    this.#list.setAttribute('role', 'listbox');
+    this.#list.setAttribute('aria-label', 'Next-token suggestions');
+    this.#list.hidden = true;
+    this.#list.addEventListener('mousedown', (event) => event.preventDefault());  // keep the focus in the field
+    this.#list.addEventListener('click', (event) => {
+      const item = event.target.closest('.memread-suggest-item');
+      if (item) this.#accept(this.#top[Number(item.dataset.index)]);
+    });
+    this.#hint = document.createElement('span');
+    this.#hint.className = 'memread-suggest-hint';
+    this.#hint.id = `${id}-hint`;
+    this.#hint.textContent = 'Next-token suggestions appear below while you type at the end: Tab appends the first, Escape hides them.';
+    field.after(this.#list, this.#hint);
+    field.setAttribute('aria-autocomplete', 'list');
+    field.setAttribute('aria-controls', this.#list.id);
+    const described = field.getAttribute('aria-describedby');
+    field.setAttribute('aria-describedby', described ? `${described} ${this.#hint.id}` : this.#hint.id);
+    field.addEventListener('input', this.#onInput);
+    field.addEventListener('keydown', this.#onKeydown);
+    field.addEventListener('focus', this.#onFocus);
+    field.addEventListener('blur', this.#onBlur);
+    field.addEventListener('click', this.#onFocus);
+    return true;
+  }
+
+  #detach() {
+    const field = this.#field;
+    if (!field) return;
+    field.removeEventListener('input', this.#onInput);
+    field.removeEventListener('keydown', this.#onKeydown);
+    field.removeEventListener('focus', this.#onFocus);
+    field.removeEventListener('blur', this.#onBlur);
+    field.removeEventListener('click', this.#onFocus);
+    field.removeAttribute('aria-autocomplete');
+    field.removeAttribute('aria-controls');
+    const described = (field.getAttribute('aria-describedby') ?? '').split(/\s+/).filter((x) => x && x !== this.#hint.id);
+    if (described.length) field.setAttribute('aria-describedby', described.join(' '));
+    else field.removeAttribute('aria-describedby');
+    this.#list.remove();
+    this.#hint.remove();
+    this.#field = this.#list = this.#hint = null;
+  }
+
+  #onInput = () => {
+    this.#dismissed = false;
+    this.#predict();
+  };
+
+  #onFocus = () => this.#predict();
+
+  #onBlur = () => this.#hide();
+
+  #onKeydown = (event) => {
+    if (event.key === 'Escape') {
+      if (!this.#list.hidden) {
+        this.#dismissed = true;
+        this.#hide();
+        event.preventDefault();
+      }
+      return;
+    }
+    if (event.key !== 'Tab' || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (this.#list.hidden || this.#top.length === 0) return;  // no suggestions shown: Tab moves on
+    event.preventDefault();
+    if (this.#shownFor === this.#field.value) this.#accept(this.#top[0]);
+    else this.#acceptPending = true;  // the suggestions for this text are on their way
+  };
+
+  /** Text to predict after: the field's text, while the caret sits at its end; else null. */
+  #textAtCaret() {
+    const field = this.#field;
+    if (!field || field.disabled || field.readOnly) return null;
+    const text = field.value;
+    const at = field.selectionEnd ?? text.length;
+    if (text === '' || at !== text.length || field.selectionStart !== at) return null;
+    return text;
+  }
+
+  async #predict() {
+    const machine = this.#machine;
+    const text = this.#textAtCaret();
+    const seq = ++this.#seq;
+    if (!machine || text === null || this.#dismissed || document.activeElement !== this.#field) {
+      this.#hide();
+      return;
+    }
+    try {
+      const top = await machine.predict(text, { topK: this.#count });
+      if (seq !== this.#seq || machine !== this.#machine) return;
+      this.#show(top, text);
+    } catch (error) {
+      if (seq === this.#seq) this.#hide();
+      if (!['SUPERSEDED', 'EMPTY_TEXT', 'TERMINATED', 'DISPOSED'].includes(error?.code) && error?.name !== 'AbortError') {
+        console.warn(`<${TAG}>: ${error?.message ?? error}`);
+      }
+    }
+  }
+
+  #show(top, text) {
+    if (!this.#list || document.activeElement !== this.#field || this.#field.value !== text) return;
+    this.#top = top;
+    this.#shownFor = text;
+    const items = top.map((p, i) => {
+      const li = document.createElement('li');
+      li.className = 'memread-suggest-item';
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', i === 0 ? 'true' : 'false');
+      li.dataset.index = String(i);
+      li.dataset.token = p.token;
+      li.dataset.prob = String(p.prob);
+      const prob = document.createElement('span');
+      prob.className = 'memread-suggest-prob';
+      prob.textContent = percent(p.prob);
+      li.append(tokenNode(p.token, p.id), prob);
+      if (i === 0) {
+        const key = document.createElement('kbd');
+        key.className = 'memread-suggest-key';
+        key.textContent = 'Tab';
+        li.append(key);
+      }
+      return li;
+    });
+    this.#list.replaceChildren(...items);
+    this.#list.dataset.text = text;  // what they are suggestions for (tests wait on it)
+    this.#list.hidden = items.length === 0;
+    if (this.#acceptPending) {
+      this.#acceptPending = false;
+      if (top.length) this.#accept(top[0]);
+    }
+  }
+
+  #hide() {
+    this.#acceptPending = false;
+    if (!this.#list) return;
+    this.#list.hidden = true;
+    this.#shownFor = null;
+  }
+
+  #accept(suggestion) {
+    const field = this.#field;
+    if (!suggestion || !field) return;
+    field.value += suggestion.token;
+    field.focus();
+    field.setSelectionRange(field.value.length, field.value.length);
+    if (field.scrollHeight > field.clientHeight) field.scrollTop = field.scrollHeight;
+    this.dispatchEvent(new CustomEvent('memread-accept', { detail: { token: suggestion.token, prob: suggestion.prob } }));
+    // As if typed: the page's own listeners (and ours: the next suggestions) see an edit.
+    field.dispatchEvent(new Event('input', { bubbles: true }));
+  }
+}
+
+if (!customElements.get(TAG)) customElements.define(TAG, MemreadSuggest);

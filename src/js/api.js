@@ -70,10 +70,16 @@ export function makeApi(instantiate) {
     return names;
   }
 
-  /** What this build runs on: the SIMD backend and the kernel variants it carries. */
+  /**
+   * What this build runs on: the SIMD backend and the kernel variants it carries; and memoryBytes,
+   * the wasm memory's size now (it grows as banks load, up to 4 GiB, and never shrinks).
+   */
   function backendInfo() {
     const module = requireCore();
-    return { simd: module.simdBackend(), kernels: kernelNames(), defaultKernel: 'wasmsimd' };
+    return {
+      simd: module.simdBackend(), kernels: kernelNames(), defaultKernel: 'wasmsimd',
+      memoryBytes: module.HEAPU8.length,
+    };
   }
 
   // Grows-only scratch in wasm memory for the queries and results of reads.
@@ -86,7 +92,8 @@ export function makeApi(instantiate) {
     reserve(floats) {
       if (floats > this.floats) {
         this.release();
-        const offset = this.module._malloc(floats * 4);
+        // >>> 0: an address past 2 GiB comes back from wasm as a negative i32.
+        const offset = this.module._malloc(floats * 4) >>> 0;
         if (!offset) {
           throw new MemreadError('OUT_OF_MEMORY', `out of wasm memory for ${floats} floats of queries and results`);
         }

@@ -11,7 +11,7 @@ export type MemreadErrorCode =
   | 'BAD_TYPE'          // an argument is not of the type it must be (e.g. not a Float32Array)
   | 'BAD_SHAPE'         // a length is not a whole number of rows of dim, or an array is empty
   | 'SHAPE_MISMATCH'    // two arrays that must agree in size do not (keys/values, out)
-  | 'BAD_TEMPERATURE'   // temp is not a finite number > 0 (as a float32)
+  | 'BAD_TEMPERATURE'   // temp is not a finite number > 0 (as a float32, and at least 2^-126)
   | 'NON_FINITE'        // an input holds NaN or ±Infinity
   | 'BAD_OPTION'        // an option is missing or invalid (dim, kernel, ...)
   | 'DISPOSED'          // the object was disposed
@@ -56,9 +56,15 @@ export function hasWasmSimd(): boolean;
 /**
  * What this build runs on.
  * @example
- * backendInfo();  // → { simd: 'wasm_simd128', kernels: ['scalar', 'wasmsimd'], defaultKernel: 'wasmsimd' }
+ * backendInfo();  // → { simd: 'wasm_simd128', kernels: ['scalar', 'wasmsimd'], defaultKernel: 'wasmsimd', memoryBytes: 16777216 }
  */
-export function backendInfo(): { simd: string; kernels: string[]; defaultKernel: string };
+export function backendInfo(): {
+  simd: string;
+  kernels: string[];
+  defaultKernel: string;
+  /** The wasm memory's size now, in bytes: it grows as banks load (up to 4 GiB) and never shrinks. */
+  memoryBytes: number;
+};
 
 export interface MemBankOptions {
   /** Key (and value) dimension: keys and values hold `slots × dim` floats. */

@@ -51,14 +51,90 @@ function abortReason(signal) {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
 }
 
+// ---- Will the bank fit in wasm memory? ------------------------------------------------------------
+//
+// A failed allocation inside C++ aborts the whole wasm module (every machine and MemBank on it dies),
+// so createMachine checks first, from the file's size, that the load can fit, and refuses with
+// OUT_OF_MEMORY before allocating anything when it cannot.
+//
+// What a load holds at its peak, in wasm memory, for a file of S bytes holding F bytes of floats
+// (F = S for F32 tensors; up to 2S when tensors are F16, widened to float on load):
+//   the file's copy (S) + the Bank's floats (F) + per layer two PackedBanks, each K and Vᵀ packed
+//   (2 × the layer's floats) + the packed embedding (the embedding's floats) + while one PackedBank
+//   packs, its K and V rows (≤ 1 layer) + the tokenizer (its tokens' bytes are capped at 64 MiB)
+//   ≤ S + 4F + tokenizer, in theory. Measured with build/native/memread random-bank banks, as the
+//   largest ballast with which a load still fits (F32, 9.5 to 68 MB): 4.36·S (8 layers) to 5.24·S
+//   (1 layer of 65536 slots, the worst shape: its one layer is all of F) plus the tokenizer.
+// The estimate: S + 4.5·F + 128 MiB (the tokenizer's cap and its tables, fragmentation).
+const WASM_HEAP_MAX = 4 * 1024 ** 3 - 65536;  // Emscripten grows memory up to 4 GiB − 64 KiB
+const LOAD_FLOAT_FACTOR = 4.5;
+const LOAD_ALLOWANCE = 128 * 1024 ** 2;
+const STATIC_MEMORY = 16 * 1024 ** 2;          // the module's initial memory: never free for a bank
+const PROBE_CHUNK = 64 * 1024 ** 2;
+
+const mib = (bytes) => (bytes < 1024 ** 2 ? `${Math.ceil(bytes / 1024)} KiB` : `${Math.ceil(bytes / 1024 ** 2)} MiB`);
+
+/** Bytes of wasm memory a load of `bytes` may need at its peak (see above). */
+export function loadBytesNeeded(bytes) {
+  // F16 tensors double the floats: look for the dtype in the header (the first 8 + N bytes; the
+  // header's JSON names every tensor's dtype). A file that lies only hurts its own estimate.
+  let floats = bytes.length;
+  if (bytes.length >= 8) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
+    const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+    const header = bytes.subarray(8, 8 + Math.min(headerLength, 16 * 1024 ** 2, bytes.length - 8));
+    if (header.length > 0 && new TextDecoder().decode(header).includes('"F16"')) floats = 2 * bytes.length;
+  }
+  return Math.ceil(bytes.length + LOAD_FLOAT_FACTOR * floats + LOAD_ALLOWANCE);
+}
+
 /**
- * The bank's bytes in wasm memory → a Machine, or MemreadError BAD_BANK naming the problem.
+ * Throws OUT_OF_MEMORY, naming the sizes, when a load of `bytes` cannot fit in wasm memory.
+ * Memory that was never grown into is free for sure; memory below the current size may be free too
+ * (a disposed machine's: wasm memory never shrinks), so when the bank only fits by reusing it, that
+ * is checked by reserving the estimate with malloc (which fails gracefully, unlike C++'s new) and
+ * freeing it again.
+ */
+function requireRoomFor(core, bytes) {
+  const need = loadBytesNeeded(bytes);
+  const heap = core.HEAPU8.length;
+  if (need <= WASM_HEAP_MAX - heap) return;
+  const refuse = (detail) => new MemreadError('OUT_OF_MEMORY',
+    `a bank file of ${bytes.length} bytes (${mib(bytes.length)}) needs about ${need} bytes (${mib(need)}) of wasm memory to load, ${detail}`);
+  if (need > WASM_HEAP_MAX - STATIC_MEMORY) {
+    throw refuse(`more than WebAssembly's 4 GiB can hold (${mib(WASM_HEAP_MAX - STATIC_MEMORY)} at most for a bank)`);
+  }
+  // First one block of the file's size (the largest single allocation of a load), then the rest.
+  const blocks = [];
+  let reserved = 0;
+  try {
+    while (reserved < need) {
+      const size = blocks.length === 0 ? Math.max(1, bytes.length) : Math.min(PROBE_CHUNK, need - reserved);
+      const block = core._malloc(size) >>> 0;
+      if (!block) break;
+      blocks.push(block);
+      reserved += size;
+    }
+  } finally {
+    for (const block of blocks) core._free(block);
+  }
+  if (reserved < need) {
+    throw refuse(`but only ${mib(reserved)} of it could be reserved (WebAssembly memory is limited to 4 GiB; it is ${mib(core.HEAPU8.length)} now, most of it in use)`);
+  }
+}
+
+/**
+ * The bank's bytes in wasm memory → a Machine, or MemreadError BAD_BANK naming the problem
+ * (OUT_OF_MEMORY, before anything is allocated, if it cannot fit).
  * @param {object} core the Embind module
  * @param {Uint8Array} bytes
  */
 export function createMachine(core, bytes) {
+  requireRoomFor(core, bytes);
   const native = new core.Machine();
-  const offset = core._malloc(Math.max(1, bytes.length));
+  // >>> 0: wasm returns pointers as signed i32, so an address past 2 GiB (memory may grow to 4 GiB)
+  // comes back negative, and HEAPU8.set() would throw a RangeError at it.
+  const offset = core._malloc(Math.max(1, bytes.length)) >>> 0;
   if (!offset) {
     native.delete();
     throw new MemreadError('OUT_OF_MEMORY', `out of wasm memory for a bank of ${bytes.length} bytes`);
@@ -156,8 +232,11 @@ class Machine {
     requireWholeNumber(maxTokens, 'maxTokens', 0, 2 ** 31 - 1);
     requireWholeNumber(topK, 'topK', 0, 2 ** 31 - 1);
     requireWholeNumber(seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
-    if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
-      throw new MemreadError('BAD_TEMPERATURE', `temperature must be a finite number >= 0 (0 is greedy), got ${String(temperature)}`);
+    // Math.fround: the sampler takes a float32, so e.g. 1e39 would reach it as Infinity (and come
+    // back as a C++ error with the wrong code); below float32's range it rounds to 0 (greedy).
+    if (typeof temperature !== 'number' || !Number.isFinite(Math.fround(temperature)) || !(temperature >= 0)) {
+      throw new MemreadError('BAD_TEMPERATURE',
+        `temperature must be a number from 0 (greedy) to 3.4e38 (the float32 range), got ${String(temperature)}`);
     }
     if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
       throw new MemreadError('BAD_OPTION', `topP must be in (0, 1], got ${String(topP)}`);

@@ -2,6 +2,8 @@
 // naming the argument and the problem, before anything reaches the wasm kernels.
 import { MemreadError } from './errors.js';
 
+const FLOAT32_MIN_NORMAL = 2 ** -126;  // FLT_MIN, the smallest normal float32
+
 function describe(value) {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an Array';
@@ -33,10 +35,13 @@ export function requireTemperature(temp, name = 'temp') {
     throw new MemreadError('BAD_TEMPERATURE',
       `${name} must be a finite number > 0, got ${describe(temp)}`);
   }
-  // A positive double can still round to 0 or Infinity as a float32.
+  // A positive double can still round to 0 or Infinity as a float32; and below the smallest normal
+  // float32 (2^-126), 1/temp overflows to Infinity in the kernel, where a score of exactly 0 times
+  // Infinity is NaN: the read would return NaN, so such a temp is refused too.
   const asFloat = Math.fround(temp);
-  if (!(asFloat > 0) || !Number.isFinite(asFloat)) {
-    throw new MemreadError('BAD_TEMPERATURE', `${name} ${temp} is outside the float32 range`);
+  if (!(asFloat >= FLOAT32_MIN_NORMAL) || !Number.isFinite(asFloat)) {
+    throw new MemreadError('BAD_TEMPERATURE',
+      `${name} ${temp} is outside the float32 range [1.1754944e-38, 3.4028235e38] a read can use`);
   }
 }
 

@@ -9,7 +9,8 @@
 //        {id, error: {name, code?, message}}   or its failure: its last message
 //        {id, piece}                 generate: one text piece, before the final {id, result}
 //        {id, progress: {loaded, total}}       load: bytes of the bank so far
-// Unknown actions answer an error (BAD_OPTION). Typed arrays of results are transferred.
+// Unknown actions, and a second load, answer an error (BAD_OPTION). Typed arrays of results are
+// transferred.
 //
 // Calls run one at a time, in the order they arrived, with a macrotask between two calls so that
 // messages sent meanwhile are seen first. Latest predict wins: a predict still waiting in the
@@ -96,6 +97,13 @@ const CALLS = {
 };
 
 async function load(id, { source, options }) {
+  // One bank per worker. A second load used to replace `machine` without disposing the first one
+  // (its wasm memory leaked) while calls queued for the first bank ran on the second.
+  if (machine || loading) {
+    fail(id, new MemreadError('BAD_OPTION',
+      'this worker already holds a bank (or is loading one): start another worker for another bank'));
+    return;
+  }
   const controller = new AbortController();
   loading = { id, controller };
   try {

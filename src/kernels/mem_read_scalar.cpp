@@ -22,6 +22,9 @@ inline PackedRow packed_row(const float* packed, size_t rows, size_t cols, size_
 
 // x · (row r of a packed matrix)
 inline float dot_packed_row(const float* x, const float* packed, size_t rows, size_t cols, size_t r) {
+  // A row of no entries: the values of an empty memory (n = 0), whose packed matrix may be null,
+  // and null + offset is undefined behaviour (found by UBSan, scripts/test-sanitize).
+  if (cols == 0) return 0.0f;
   const PackedRow row = packed_row(packed, rows, cols, r);
   float dot = 0.0f;
   for (size_t c = 0; c < cols; ++c) dot += x[c] * row.first[c * row.step];

@@ -264,6 +264,12 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
                 const float* packed_values, MemoryShape shape, float temp, float* out,
                 float* scratch) {
   const size_t n = shape.n, d = shape.d, dv = shape.dv;
+  if (n == 0) {
+    // An empty memory reads zeros. Its packed matrices may be null, and the tile loop below would
+    // offset them (null + offset is undefined behaviour: found by UBSan, scripts/test-sanitize).
+    std::memset(out, 0, b * dv * sizeof(float));
+    return;
+  }
   const size_t stride = padded_rows(n);
   const size_t depth = stride > d ? stride : d;  // of an interleaved tile: d for Q, n for E
   float* scores = scratch;                                  // kBatchRowBlock × padded_rows(n)

@@ -2,6 +2,7 @@
 
 #include "finite.h"
 
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -104,7 +105,8 @@ bool PackedBank::assign(const float* keys, const float* values, size_t n, size_t
 }
 
 bool PackedBank::read(const float* queries, size_t rows, float temp, float* out, float* weights) {
-  if (!packed_ || !std::isfinite(temp) || !(temp > 0.0f)) return false;
+  // temp ≥ FLT_MIN, not just > 0: for a subnormal temp 1/temp is inf, and 0·inf a NaN score.
+  if (!packed_ || !std::isfinite(temp) || !(temp >= FLT_MIN)) return false;
   const MemoryShape shape{n_, d_, dv_};
   if (rows == 1) {
     kernels_->read_one(queries, packed_keys_.data(), packed_values_.data(), shape, temp, out,

@@ -5,6 +5,7 @@
 #include "model/bank.h"
 
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -242,11 +243,14 @@ bool check_finite(const std::string& name, const float* x, size_t count, size_t 
 }
 
 bool check_temperature(const std::string& name, size_t index, float value, std::string& error) {
-  if (value > 0.0f) return true;
+  // At least the smallest normal float: below it (a subnormal τ) 1/τ overflows to inf, and a score
+  // of exactly 0 times inf is NaN, which the kernels' clamp cannot catch (NaN probabilities).
+  if (value >= FLT_MIN) return true;
   char text[32];
-  std::snprintf(text, sizeof text, "%g", double(value));  // "0", "-0", "-1e-30"
+  std::snprintf(text, sizeof text, "%g", double(value));  // "0", "-0", "-1e-30", "1e-40"
   error = "tensor \"" + name + "\": temperature [" + std::to_string(index) + "] is " + text +
-          ", must be > 0";
+          (value > 0.0f ? ", below 1.17549e-38 (the smallest normal float: 1/τ would overflow)"
+                        : ", must be > 0");
   return false;
 }
 

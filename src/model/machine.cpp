@@ -328,7 +328,29 @@ Evaluation Machine::evaluate(const std::vector<int32_t>& tokens) {
   const size_t stride = std::max<size_t>(1, T / 2);
   std::vector<float> logits(padded_rows(vocab));
   double bits = 0.0;
-  size_t next_to_score = 1;  // token 0 has no context and is never scored
+  // Scores token i from x, the last layer's row of the position just before it.
+  auto score = [&](const float* x, size_t i) {
+    model_->kernels->packed_times_vector(x, model_->embed_packed.data(), vocab, d,
+                                         1.0f / bank().readout_temp, logits.data());
+    // −log₂ p(t_i) = (logsumexp(z) − z_{t_i}) / ln 2
+    const double max_logit = *std::max_element(logits.begin(), logits.begin() + vocab);
+    double sum = 0.0;
+    for (size_t v = 0; v < vocab; ++v) sum += std::exp(double(logits[v]) - max_logit);
+    bits += (std::log(sum) + max_logit - double(logits[tokens[i]])) / std::log(2.0);
+    result.bytes += model_->tokenizer.token_bytes(tokens[i]).size();
+    ++result.tokens;
+  };
+  if (T == 1) {
+    // A window of one token holds no position before its token, so the windows below would
+    // score nothing (and report 0 bits per byte over 0 tokens; found by fuzz/fuzz_bank.cpp).
+    // With T = 1 the whole context of token i is token i−1: score it from that one-token window.
+    for (size_t i = 1; i < n; ++i) {
+      set_tokens({tokens[i - 1]});
+      ensure_final_rows(true);
+      score(rows_[config.layers].data(), i);
+    }
+  }
+  size_t next_to_score = T == 1 ? n : 1;  // token 0 has no context and is never scored
   for (size_t start = 0; next_to_score < n; start += stride) {
     // Window [start, end) is read as a text of its own; it scores the tokens not scored yet,
     // each from the window position just before it. The first window scores all of its tokens,
@@ -337,16 +359,7 @@ Evaluation Machine::evaluate(const std::vector<int32_t>& tokens) {
     set_tokens(std::vector<int32_t>(tokens.begin() + start, tokens.begin() + end));
     ensure_final_rows(true);
     for (size_t i = std::max(next_to_score, start + 1); i < end; ++i) {
-      const float* x = rows_[config.layers].data() + (i - 1 - start) * d;
-      model_->kernels->packed_times_vector(x, model_->embed_packed.data(), vocab, d,
-                                           1.0f / bank().readout_temp, logits.data());
-      // −log₂ p(t_i) = (logsumexp(z) − z_{t_i}) / ln 2
-      const double max_logit = *std::max_element(logits.begin(), logits.begin() + vocab);
-      double sum = 0.0;
-      for (size_t v = 0; v < vocab; ++v) sum += std::exp(double(logits[v]) - max_logit);
-      bits += (std::log(sum) + max_logit - double(logits[tokens[i]])) / std::log(2.0);
-      result.bytes += model_->tokenizer.token_bytes(tokens[i]).size();
-      ++result.tokens;
+      score(rows_[config.layers].data() + (i - 1 - start) * d, i);
     }
     next_to_score = std::max(next_to_score, end);
   }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <vector>
 
 namespace memread {
@@ -44,8 +45,14 @@ std::vector<std::pair<int32_t, int32_t>> learn_merges(std::string_view text, siz
     }
     tokens.swap(next);
   }
-  // Too short a text: pad with merges of existing tokens so the vocabulary has the size asked.
-  while (merges.size() < count) merges.push_back({0, int32_t(255 + merges.size())});
+  // Too short a text: pad with merges of two bytes not merged yet, so the vocabulary has the size
+  // asked (up to 65,536 more tokens) while every token stays short.
+  std::set<std::pair<int32_t, int32_t>> used(merges.begin(), merges.end());
+  for (int32_t a = 0; a < 256 && merges.size() < count; ++a) {
+    for (int32_t b = 0; b < 256 && merges.size() < count; ++b) {
+      if (used.insert({a, b}).second) merges.push_back({a, b});
+    }
+  }
   return merges;
 }
 

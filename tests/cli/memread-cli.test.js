@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const MEMREAD = path.join(ROOT, 'build/native/memread');
+// MEMREAD_CLI runs the same tests against another build of the CLI (scripts/test-sanitize).
+const MEMREAD = process.env.MEMREAD_CLI ? path.resolve(process.env.MEMREAD_CLI) : path.join(ROOT, 'build/native/memread');
 const FIXTURES = path.join(ROOT, 'tests/fixtures');
 const HIDDEN = path.join(FIXTURES, 'tiny-hidden.safetensors');  // hidden context, learned positions
 const INPUT = path.join(FIXTURES, 'tiny-input.safetensors');    // the seed's literal form

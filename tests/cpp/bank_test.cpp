@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -1181,6 +1182,20 @@ TEST(BankValues, TemperaturesArePositive) {
   half.entry("layers.0.temps").data[0] = 0;
   half.entry("layers.0.temps").data[1] = 0x80;  // F16 −0
   expect_load_error(half.bytes(), "tensor \"layers.0.temps\": temperature [0] is");
+  // Positive but subnormal: 1/τ overflows to inf, and 0·inf would be a NaN score.
+  for (float value : {1e-40f, std::nextafter(FLT_MIN, 0.0f)}) {
+    FileSpec subnormal = bank_spec(bank);
+    std::memcpy(subnormal.entry("layers.0.temps").data.data() + 8, &value, 4);
+    expect_load_error(subnormal.bytes(), "tensor \"layers.0.temps\": temperature [2] is");
+    expect_load_error(subnormal.bytes(), "smallest normal float");
+  }
+  FileSpec smallest = bank_spec(bank);
+  const float normal = FLT_MIN;
+  std::memcpy(smallest.entry("readout.temp").data.data(), &normal, 4);
+  Bank loaded;
+  std::string error;
+  const std::vector<uint8_t> bytes = smallest.bytes();
+  EXPECT_TRUE(load_bank(bytes.data(), bytes.size(), loaded, error)) << "FLT_MIN itself is a valid temperature: " << error;
 }
 
 TEST(BankValues, MergesNameExistingTokensOnly) {

@@ -182,6 +182,8 @@ TEST_P(KernelVariant, OneHotKeysRetrieveTheirValueExactly) {
   }
 }
 
+// Also a regression test under scripts/test-sanitize (UBSan): both variants used to offset the
+// null packed matrices of an empty memory (null + offset is undefined behaviour; docs/fuzzing.md).
 TEST_P(KernelVariant, EmptyMemoryReadsZeros) {
   for (size_t d : {1, 4, 7, 64}) {
     std::vector<float> queries(9 * d, 1.0f), scratch(read_scratch_floats({0, d, d}));

@@ -301,5 +301,35 @@ TEST(Machine, BitsPerByteScoresEveryTokenButTheFirstOnceInHalfOverlappingWindows
   }
 }
 
+// Regression (fuzz/fuzz_bank.cpp, docs/fuzzing.md): with max_context 1 a window holds no position
+// before its token, and evaluate() scored nothing: "0 bits per byte over 0 tokens" for any text.
+// Each token is scored from the one-token window of the token before it, its whole context.
+TEST(Machine, BitsPerByteWithAOneTokenContextScoresEveryTokenFromTheOneBefore) {
+  for (const Form& form : kForms) {
+    ModelConfig config = small_config(form.context, form.position);
+    config.max_context = 1;
+    const Bank bank = make_random_bank(config, 10, kSampleEnglish, 11);
+    Machine machine = machine_of(bank);
+    const std::vector<int32_t> text = random_tokens(9, bank.config.vocab_size, 18);
+    const Evaluation evaluation = machine.evaluate(text);
+    double bits = 0.0;
+    size_t bytes = 0;
+    for (size_t i = 1; i < text.size(); ++i) {
+      const reference::Vec z = reference::logits(bank, {text[i - 1]});
+      const double max_z = *std::max_element(z.begin(), z.end());
+      double sum = 0.0;
+      for (double v : z) sum += std::exp(v - max_z);
+      bits += (std::log(sum) + max_z - z[text[i]]) / std::log(2.0);
+      bytes += machine.tokenizer().token_bytes(text[i]).size();
+    }
+    EXPECT_EQ(evaluation.tokens, text.size() - 1) << form.name;
+    EXPECT_EQ(evaluation.bytes, bytes) << form.name;
+    EXPECT_GT(evaluation.bits_per_byte, 0.0) << form.name;
+    EXPECT_NEAR(evaluation.bits_per_byte, bits / double(bytes), 1e-4) << form.name;
+    // One token: nothing to score, as for any T.
+    EXPECT_EQ(machine.evaluate({text[0]}).tokens, 0u) << form.name;
+  }
+}
+
 }  // namespace
 }  // namespace memread

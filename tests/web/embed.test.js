@@ -10,8 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { launchChromium } from '../../bench/chromium.js';
-import { startServer } from '../../scripts/serve.js';
+import { startServerAndBrowser } from './support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BANK = path.join(ROOT, 'banks/demo-random.safetensors');
@@ -19,20 +18,16 @@ const CLI = path.join(ROOT, 'build/native/memread');
 
 let server;
 let browser;
-const hits = new Map();
+let hits;  // URL path → requests the server received
+let environment;
 
 before(async () => {
-  server = await startServer({ port: 0 });
-  server.server.on('request', (req) => {
-    const where = new URL(req.url, 'http://x').pathname;
-    hits.set(where, (hits.get(where) ?? 0) + 1);
-  });
-  browser = await launchChromium();
+  environment = await startServerAndBrowser();
+  ({ server, browser, hits } = environment);
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.close();
+  await environment?.close();
 });
 
 async function openExample() {

@@ -11,14 +11,38 @@ export const FIXTURE = '/tests/fixtures/tiny-hidden.safetensors';
  * Serves the repository (with the test routes), opens the harness page in Chromium, and counts
  * the requests the server receives per path (`hits.get(path)`).
  */
-export async function openHarness() {
-  const server = await startServer({ port: 0, tests: true });
+/**
+ * The dev server (on a free port, counting the requests it receives per path in `hits`) and
+ * Debian's Chromium: what every browser test file starts in `before` and ends in `after`.
+ */
+export async function startServerAndBrowser({ tests = false } = {}) {
+  const server = await startServer({ port: 0, tests });
   const hits = new Map();
   server.server.on('request', (req) => {
     const path = new URL(req.url, 'http://x').pathname;
     hits.set(path, (hits.get(path) ?? 0) + 1);
   });
-  const browser = await launchChromium();
+  let browser;
+  try {
+    browser = await launchChromium();
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  return {
+    server,
+    browser,
+    hits,
+    url: server.url,
+    async close() {
+      await browser.close().catch(() => {});
+      await server.close();
+    },
+  };
+}
+
+export async function openHarness() {
+  const { server, browser, hits, close } = await startServerAndBrowser({ tests: true });
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems = [];
@@ -38,10 +62,7 @@ export async function openHarness() {
     hits,
     problems,
     url: server.url,
-    async close() {
-      await browser.close().catch(() => {});
-      await server.close();
-    },
+    close,
   };
 }
 

@@ -29,12 +29,13 @@ void PackedBank::release_all() {
   value_rows_.release();
   packed_keys_.release();
   packed_values_.release();
-  scratch_.release();
+  own_scratch_.release();
+  scratch_ = nullptr;
   n_ = d_ = dv_ = 0;
   packed_ = false;
 }
 
-bool PackedBank::reserve(size_t n, size_t d, size_t dv, std::string& error) {
+bool PackedBank::reserve(size_t n, size_t d, size_t dv, std::string& error, float* shared_scratch) {
   release_all();
 
   // Every size below, checked before anything is allocated (wasm32's size_t is 32 bits).
@@ -59,7 +60,7 @@ bool PackedBank::reserve(size_t n, size_t d, size_t dv, std::string& error) {
   }
   if (!key_rows_.allocate(key_floats) || !value_rows_.allocate(value_floats) ||
       !packed_keys_.allocate(packed_key_floats) || !packed_values_.allocate(packed_value_floats) ||
-      !scratch_.allocate(read_scratch_floats({n, d, dv}))) {
+      (shared_scratch == nullptr && !own_scratch_.allocate(read_scratch_floats({n, d, dv})))) {
     release_all();
     error = "out of memory: a bank of " + std::to_string(n) + " slots of dimension " +
             std::to_string(d) + " needs " +
@@ -68,6 +69,7 @@ bool PackedBank::reserve(size_t n, size_t d, size_t dv, std::string& error) {
             " bytes while it loads";
     return false;
   }
+  scratch_ = shared_scratch != nullptr ? shared_scratch : own_scratch_.data();
   n_ = n;
   d_ = d;
   dv_ = dv;
@@ -97,8 +99,8 @@ bool PackedBank::pack(std::string& error) {
 }
 
 bool PackedBank::assign(const float* keys, const float* values, size_t n, size_t d, size_t dv,
-                        std::string& error) {
-  if (!reserve(n, d, dv, error)) return false;
+                        std::string& error, float* shared_scratch) {
+  if (!reserve(n, d, dv, error, shared_scratch)) return false;
   if (n * d > 0) std::memcpy(key_rows(), keys, n * d * sizeof(float));
   if (n * dv > 0) std::memcpy(value_rows(), values, n * dv * sizeof(float));
   return pack(error);
@@ -110,10 +112,10 @@ bool PackedBank::read(const float* queries, size_t rows, float temp, float* out,
   const MemoryShape shape{n_, d_, dv_};
   if (rows == 1) {
     kernels_->read_one(queries, packed_keys_.data(), packed_values_.data(), shape, temp, out,
-                       weights, scratch_.data());
+                       weights, scratch_);
   } else {
     kernels_->read_batch(queries, rows, packed_keys_.data(), packed_values_.data(), shape, temp,
-                         out, scratch_.data());
+                         out, scratch_);
   }
   return true;
 }

@@ -22,7 +22,11 @@ class PackedBank {
   // Sizes the bank for n slots of key dimension d and value dimension dv. On failure (a size
   // that overflows, or memory that runs out) returns false, says why in `error`, and leaves the
   // bank empty.
-  bool reserve(size_t n, size_t d, size_t dv, std::string& error);
+  // `shared_scratch`, when given, is the read scratch to use instead of one of the bank's own:
+  // read_scratch_floats({n, d, dv}) floats that outlive the bank, shared by banks read one at a
+  // time (a machine's banks). The scratch does not depend on d, so for banks of small d owning one
+  // each would cost more than the banks themselves.
+  bool reserve(size_t n, size_t d, size_t dv, std::string& error, float* shared_scratch = nullptr);
   float* key_rows() { return key_rows_.data(); }      // n×d, row-major, until pack()
   float* value_rows() { return value_rows_.data(); }  // n×dv, row-major, until pack()
   // Re-lays the rows into panels and releases them. False, with `error` naming the first entry
@@ -31,7 +35,7 @@ class PackedBank {
 
   // reserve + copy + pack, for C++ callers that already hold K and V.
   bool assign(const float* keys, const float* values, size_t n, size_t d, size_t dv,
-              std::string& error);
+              std::string& error, float* shared_scratch = nullptr);
 
   // out(rows×dv) = softmax(queries(rows×d)·Kᵀ / temp)·V. weights(n), when non-null and rows is 1,
   // receives the softmax weights. False (nothing written) if temp is not finite and > 0 or the
@@ -55,7 +59,8 @@ class PackedBank {
   FloatBuffer value_rows_;     // n×dv until pack()
   FloatBuffer packed_keys_;    // packed_floats(n, d): panels of K
   FloatBuffer packed_values_;  // packed_floats(dv, n): panels of Vᵀ
-  FloatBuffer scratch_;        // read_scratch_floats({n, d, dv})
+  FloatBuffer own_scratch_;    // read_scratch_floats({n, d, dv}), unless a shared one was given
+  float* scratch_ = nullptr;   // the scratch reads use: own_scratch_ or the shared one
 };
 
 }  // namespace memread

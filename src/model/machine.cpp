@@ -15,6 +15,7 @@ struct Machine::Model {
   Bank bank;
   Tokenizer tokenizer;
   const KernelSet* kernels = &default_kernel_set();
+  FloatBuffer read_scratch;         // read_scratch_floats({slots, dim, dim}): shared by every bank
   std::vector<PackedBank> assoc;    // [layers] keys K_l, values V_l
   std::vector<PackedBank> mlp;      // [layers] keys V_l, values K_l: the same bank, swapped
   std::vector<float> embed_packed;  // packed E [vocab, dim]: the readout's keys
@@ -32,12 +33,19 @@ bool Machine::assign(Bank bank, std::string& error) {
   if (!model->tokenizer.assign(bank.merges, error)) return false;
   const ModelConfig& config = bank.config;
   const size_t d = config.dim, n = config.slots;
+  // The banks are read one at a time: one read scratch serves them all (its size does not depend
+  // on dim, so one per bank would outweigh banks of small dim many times over).
+  if (!model->read_scratch.allocate(read_scratch_floats({n, d, d}))) {
+    error = "out of memory for the read scratch of " + std::to_string(n) + " slots";
+    return false;
+  }
   for (size_t l = 0; l < config.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
     model->assoc.emplace_back(*model->kernels);
     model->mlp.emplace_back(*model->kernels);
-    if (!model->assoc.back().assign(layer.keys.data(), layer.values.data(), n, d, d, error) ||
-        !model->mlp.back().assign(layer.values.data(), layer.keys.data(), n, d, d, error)) {
+    float* scratch = model->read_scratch.data();
+    if (!model->assoc.back().assign(layer.keys.data(), layer.values.data(), n, d, d, error, scratch) ||
+        !model->mlp.back().assign(layer.values.data(), layer.keys.data(), n, d, d, error, scratch)) {
       return false;
     }
   }

@@ -397,6 +397,30 @@ TEST(PackedBank, ReadsLikeTheKernelsItWraps) {
   for (size_t j = 0; j < n; ++j) EXPECT_NEAR(weights[j], ref.weights[j], 1e-6);
 }
 
+TEST(PackedBank, BanksSharingOneScratchReadAsBanksWithTheirOwn) {
+  std::mt19937 rng(5);
+  const size_t n = 45, d = 7;
+  const std::vector<float> k1 = random_floats(n * d, rng), v1 = random_floats(n * d, rng);
+  const std::vector<float> k2 = random_floats(n * d, rng), v2 = random_floats(n * d, rng);
+  const std::vector<float> q = random_floats(6 * d, rng);
+  std::vector<float> shared(read_scratch_floats({n, d, d}));
+  PackedBank own1, own2, shared1, shared2;
+  std::string error;
+  ASSERT_TRUE(own1.assign(k1.data(), v1.data(), n, d, d, error));
+  ASSERT_TRUE(own2.assign(k2.data(), v2.data(), n, d, d, error));
+  ASSERT_TRUE(shared1.assign(k1.data(), v1.data(), n, d, d, error, shared.data()));
+  ASSERT_TRUE(shared2.assign(k2.data(), v2.data(), n, d, d, error, shared.data()));
+  for (size_t rows : {1, 6}) {
+    std::vector<float> a(rows * d), b(rows * d), c(rows * d), e(rows * d);
+    ASSERT_TRUE(own1.read(q.data(), rows, 1.5f, a.data()));
+    ASSERT_TRUE(shared1.read(q.data(), rows, 1.5f, b.data()));
+    ASSERT_TRUE(own2.read(q.data(), rows, 0.5f, c.data()));
+    ASSERT_TRUE(shared2.read(q.data(), rows, 0.5f, e.data()));
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(c, e);
+  }
+}
+
 TEST(PackedBank, RefusesBadTemperaturesAndWritesNothing) {
   const std::vector<float> keys(8, 1.0f), values(8, 1.0f), q(4, 1.0f);
   PackedBank bank;

@@ -276,6 +276,15 @@ TEST(Machine, GenerationIsGreedyAtTemperatureZeroAndRepeatableForASeed) {
   EXPECT_NE(error.find("top-p"), std::string::npos);
 }
 
+// −log₂ p(token | context) by the double-precision reference.
+double reference_bits(const Bank& bank, const std::vector<int32_t>& context, int32_t token) {
+  const reference::Vec z = reference::logits(bank, context);
+  const double max_z = *std::max_element(z.begin(), z.end());
+  double sum = 0.0;
+  for (double v : z) sum += std::exp(v - max_z);
+  return (std::log(sum) + max_z - z[token]) / std::log(2.0);
+}
+
 TEST(Machine, BitsPerByteScoresEveryTokenButTheFirstOnceInHalfOverlappingWindows) {
   for (const Form& form : kForms) {
     const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 10);
@@ -287,12 +296,7 @@ TEST(Machine, BitsPerByteScoresEveryTokenButTheFirstOnceInHalfOverlappingWindows
     size_t bytes = 0;
     for (size_t i = 1; i < text.size(); ++i) {
       const size_t start = i < 16 ? 0 : (i - 16) / 8 * 8 + 8;  // the window whose last 8 hold i
-      const std::vector<int32_t> context(text.begin() + start, text.begin() + i);
-      const reference::Vec z = reference::logits(bank, context);
-      const double max_z = *std::max_element(z.begin(), z.end());
-      double sum = 0.0;
-      for (double v : z) sum += std::exp(v - max_z);
-      bits += (std::log(sum) + max_z - z[text[i]]) / std::log(2.0);
+      bits += reference_bits(bank, {text.begin() + start, text.begin() + i}, text[i]);
       bytes += machine.tokenizer().token_bytes(text[i]).size();
     }
     EXPECT_EQ(evaluation.tokens, text.size() - 1) << form.name;
@@ -315,11 +319,7 @@ TEST(Machine, BitsPerByteWithAOneTokenContextScoresEveryTokenFromTheOneBefore) {
     double bits = 0.0;
     size_t bytes = 0;
     for (size_t i = 1; i < text.size(); ++i) {
-      const reference::Vec z = reference::logits(bank, {text[i - 1]});
-      const double max_z = *std::max_element(z.begin(), z.end());
-      double sum = 0.0;
-      for (double v : z) sum += std::exp(v - max_z);
-      bits += (std::log(sum) + max_z - z[text[i]]) / std::log(2.0);
+      bits += reference_bits(bank, {text[i - 1]}, text[i]);
       bytes += machine.tokenizer().token_bytes(text[i]).size();
     }
     EXPECT_EQ(evaluation.tokens, text.size() - 1) << form.name;

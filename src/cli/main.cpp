@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/arguments.h"
+#include "cli/train_command.h"
 #include "model/bank.h"
 #include "model/machine.h"
 #include "model/random_bank.h"
@@ -27,10 +29,7 @@
 namespace memread {
 namespace {
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-// Files larger than this are refused before reading (a bank is a few MB; texts tens of MB).
-constexpr uint64_t kMaxFileBytes = uint64_t{1} << 31;
+using namespace cli;
 
 const char kUsage[] =
     "usage: memread predict  --bank FILE [--top K] [--json] TEXT\n"
@@ -38,116 +37,10 @@ const char kUsage[] =
     "       memread eval     --bank FILE [--json] TEXTFILE\n"
     "       memread inspect  --bank FILE [--json]\n"
     "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
-    "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n";
+    "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n"
+    "       memread train --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]] [options]\n"
+    "                     (memread train --help lists them)\n";
 
-// A failure to report: one line, and the exit code.
-struct Failure {
-  int code;
-  std::string message;
-};
-
-// ---- arguments --------------------------------------------------------------------------------
-
-struct Arguments {
-  std::map<std::string, std::string> options;  // --name value
-  std::vector<std::string> flags;              // --json
-  std::vector<std::string> positional;
-};
-
-bool parse_arguments(int argc, char** argv, const std::vector<std::string>& with_value,
-                     const std::vector<std::string>& flags, Arguments& args, Failure& failure) {
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
-      const std::string name = arg.substr(2);
-      bool known = false;
-      for (const std::string& f : flags) known |= f == name;
-      if (known) {
-        args.flags.push_back(name);
-        continue;
-      }
-      for (const std::string& o : with_value) known |= o == name;
-      if (!known) {
-        failure = {kExitUsage, "unknown option " + arg + " for " + argv[1]};
-        return false;
-      }
-      if (i + 1 >= argc) {
-        failure = {kExitUsage, arg + " needs a value"};
-        return false;
-      }
-      args.options[name] = argv[++i];
-    } else {
-      args.positional.push_back(arg);
-    }
-  }
-  return true;
-}
-
-bool has_flag(const Arguments& args, const char* name) {
-  for (const std::string& f : args.flags) {
-    if (f == name) return true;
-  }
-  return false;
-}
-
-bool unsigned_option(const Arguments& args, const char* name, uint64_t fallback, uint64_t max,
-                     uint64_t& value, Failure& failure) {
-  auto it = args.options.find(name);
-  if (it == args.options.end()) {
-    value = fallback;
-    return true;
-  }
-  const std::string& text = it->second;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long parsed = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE || parsed > max) {
-    failure = {kExitUsage, std::string("--") + name + " wants a whole number from 0 to " +
-                               std::to_string(max) + ", got '" + text + "'"};
-    return false;
-  }
-  value = parsed;
-  return true;
-}
-
-bool float_option(const Arguments& args, const char* name, float fallback, float& value,
-                  Failure& failure) {
-  auto it = args.options.find(name);
-  if (it == args.options.end()) {
-    value = fallback;
-    return true;
-  }
-  char* end = nullptr;
-  const float parsed = std::strtof(it->second.c_str(), &end);
-  if (it->second.empty() || *end != '\0' || !std::isfinite(parsed)) {
-    failure = {kExitUsage, std::string("--") + name + " wants a number, got '" + it->second + "'"};
-    return false;
-  }
-  value = parsed;
-  return true;
-}
-
-// ---- files ------------------------------------------------------------------------------------
-
-bool read_file(const std::string& path, std::vector<uint8_t>& bytes, Failure& failure) {
-  std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file) {
-    failure = {kExitFailure, "cannot open " + path};
-    return false;
-  }
-  const std::streamoff size = file.tellg();
-  if (size < 0 || uint64_t(size) > kMaxFileBytes) {
-    failure = {kExitFailure, path + " is larger than " + std::to_string(kMaxFileBytes) + " bytes"};
-    return false;
-  }
-  bytes.resize(size_t(size));
-  file.seekg(0);
-  if (size > 0 && !file.read(reinterpret_cast<char*>(bytes.data()), size)) {
-    failure = {kExitFailure, "cannot read " + path};
-    return false;
-  }
-  return true;
-}
 
 bool load_machine(const Arguments& args, Machine& machine, std::vector<uint8_t>& bytes,
                   Failure& failure) {
@@ -402,7 +295,8 @@ int main(int argc, char** argv) {
   else if (command == "eval") code = evaluate(argc, argv, failure);
   else if (command == "inspect") code = inspect(argc, argv, failure);
   else if (command == "random-bank") code = random_bank(argc, argv, failure);
-  else failure = {kExitUsage, "unknown command '" + command + "' (predict, generate, eval, inspect, random-bank)"}, code = kExitUsage;
+  else if (command == "train") code = cli::train_command(argc, argv, failure);
+  else failure = {kExitUsage, "unknown command '" + command + "' (predict, generate, eval, inspect, random-bank, train)"}, code = kExitUsage;
   if (code != 0) std::fprintf(stderr, "memread: %s\n", failure.message.c_str());
   return code;
 }

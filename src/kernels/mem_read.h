@@ -98,6 +98,26 @@ using ReadCausalFn = void (*)(const float* queries, size_t first, size_t rows, c
 using PackedTimesVectorFn = void (*)(const float* x, const float* packed, size_t rows,
                                      size_t cols, float scale, float* out);
 
+// ---- Training kernels: what the backward of a read is made of ----------------------------------
+// A training step reads a whole sequence at once, so every read and its backward are matrix
+// products (docs/training.md): scores S = Q·Kᵀ, out = W·V, and backward dW = dOut·Vᵀ, dV += Wᵀ·dOut,
+// dQ = dS·K, dK += dSᵀ·Q. One product covers them all by taking A through two strides (A or Aᵀ).
+//
+// Matrix product: c(m×n) = [c +] a(m×k) · b(k×n), where
+//   a(i, p) = a[i·a_row_step + p·a_col_step]   (a_col_step = 1: A row-major; a_row_step = 1: Aᵀ stored)
+//   b(p, j) = b[p·b_row_step + j]              c(i, j) = c[i·c_row_step + j]
+// accumulate = false overwrites c (c may then hold anything, even NaN, before the call).
+// c must not overlap a or b (blocked variants read them again after writing c). With k = 0, a and b
+// may be null (c becomes 0, or stays as it is when accumulating); with m = 0 or n = 0, c may be.
+// The wasmsimd variant packs blocks of a and b on the stack (40 KB per call): fine with
+// Emscripten 3.1.6's 5 MB default stack; later Emscriptens default to 64 KB (raise STACK_SIZE).
+using GemmFn = void (*)(size_t m, size_t n, size_t k, const float* a, size_t a_row_step,
+                        size_t a_col_step, const float* b, size_t b_row_step, float* c,
+                        size_t c_row_step, bool accumulate);
+
+// x(n) ← softmax(x) in place, max-subtracted (scores already include 1/temp); n = 0 does nothing.
+using SoftmaxFn = void (*)(float* x, size_t n);
+
 // One variant of every kernel. The variants are listed once, in variants.inc.
 struct KernelSet {
   const char* name;
@@ -105,6 +125,8 @@ struct KernelSet {
   ReadBatchFn read_batch;
   ReadCausalFn read_causal;
   PackedTimesVectorFn packed_times_vector;
+  GemmFn gemm;
+  SoftmaxFn softmax;
 };
 
 #define MEMREAD_KERNEL_VARIANT(variant) extern const KernelSet kernels_##variant;

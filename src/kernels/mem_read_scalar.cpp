@@ -111,8 +111,20 @@ void packed_times_vector(const float* x, const float* packed, size_t rows, size_
   for (size_t r = rows; r < padded_rows(rows); ++r) out[r] = 0.0f;
 }
 
+void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_t a_col_step,
+          const float* b, size_t b_row_step, float* c, size_t c_row_step, bool accumulate) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (size_t p = 0; p < k; ++p) sum += a[i * a_row_step + p * a_col_step] * b[p * b_row_step + j];
+      c[i * c_row_step + j] = accumulate ? c[i * c_row_step + j] + sum : sum;
+    }
+  }
+}
+
 }  // namespace
 
-const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal, packed_times_vector};
+const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal, packed_times_vector,
+                                  gemm, softmax_in_place};
 
 }  // namespace memread

@@ -12,6 +12,8 @@
 //                blocks of 16 rows share each pass over K and V, chunk by chunk, from L1.
 //   softmax      a vector exp (range reduction + degree-5 polynomial) instead of expf per key;
 //                the normalisation 1/Σ is folded into the store of the output.
+//   training     gemm: register tiles of 4×8 over packed 16-row panels of A and 8-column panels
+//                of B, blocked for L1 (see gemm below); softmax: the read's exp, then 1/Σ.
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -403,9 +405,218 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
   }
 }
 
+// ---- Training kernels: matrix product and softmax ---------------------------------------------
+
+// x(n) ← softmax(x), max-subtracted: the vector exp of exp_and_sum, then one pass scaling by 1/Σ.
+void softmax(float* x, size_t n) {
+  if (n == 0) return;
+  const float inv_sum = 1.0f / exp_and_sum(x, n);  // Σ ≥ 1
+  const v128_t vinv_sum = wasm_f32x4_splat(inv_sum);
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) store(x + j, wasm_f32x4_mul(load(x + j), vinv_sum));
+  for (; j < n; ++j) x[j] *= inv_sum;  // the last 1-3
+}
+
+// c(m×n) = [c +] a(m×k)·b(k×n) in register tiles of 4 rows × 8 columns of c (8 vectors of sums,
+// plus 2 loaded vectors of a row of b and the broadcasts of a: what fits SSE2's and V8's 16 vector
+// registers). b is cut into blocks of kGemmDepthBlock rows × kGemmColumnBlock columns, each
+// copied to the stack as panels of 8 columns (pack_b_panels) and then read by every row tile of a
+// from L1, in order: read in place, rows of b 4 KB apart (N = 1024 slots) all fall in one L1 set
+// and were fetched from L2 again by every tile. Each tile's 4 rows of a are copied side by side
+// (pack_a_tile), so that one load gives a(i..i+3, p) for the 4 broadcasts whatever a's strides;
+// 4 tiles (16 rows) are packed at once, so that an Aᵀ stored is read a whole cache line at a time.
+constexpr size_t kGemmRowTile = 4;
+constexpr size_t kGemmRowPanel = 16;          // rows of a packed at once: 4 tiles
+constexpr size_t kGemmDepthBlock = 128;       // the packed panel of a: 16 × 128 floats = 8 KB
+constexpr size_t kGemmColumnBlock = 64;       // the packed block of b: 128 × 64 floats = 32 KB
+
+// packed(depth×4)[p·4 + r] = a(r, p) for the tile's rows r < rows; the missing rows of a last tile
+// of 1-3 rows are zeros (their sums are computed, never stored).
+void pack_a_tile(const float* a, size_t a_row_step, size_t a_col_step, size_t rows, size_t depth,
+                 float* packed) {
+  size_t p = 0;
+  if (rows == kGemmRowTile && a_col_step == 1) {
+    // A row-major: 4×4 blocks transposed in registers.
+    const float* row[4] = {a, a + a_row_step, a + 2 * a_row_step, a + 3 * a_row_step};
+    for (; p + 4 <= depth; p += 4) {
+      const v128_t r0 = load(row[0] + p), r1 = load(row[1] + p), r2 = load(row[2] + p),
+                   r3 = load(row[3] + p);
+      const v128_t t01_lo = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5);  // a00 a10 a01 a11
+      const v128_t t01_hi = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);  // a02 a12 a03 a13
+      const v128_t t23_lo = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+      const v128_t t23_hi = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+      store(packed + 4 * p, wasm_i32x4_shuffle(t01_lo, t23_lo, 0, 1, 4, 5));
+      store(packed + 4 * p + 4, wasm_i32x4_shuffle(t01_lo, t23_lo, 2, 3, 6, 7));
+      store(packed + 4 * p + 8, wasm_i32x4_shuffle(t01_hi, t23_hi, 0, 1, 4, 5));
+      store(packed + 4 * p + 12, wasm_i32x4_shuffle(t01_hi, t23_hi, 2, 3, 6, 7));
+    }
+  }
+  // Any other strides, the last 1-3 depths of a row-major A, and a last tile of 1-3 rows.
+  // (An Aᵀ stored is packed by pack_a_panel, 16 rows at a time.)
+  for (; p < depth; ++p) {
+    for (size_t r = 0; r < kGemmRowTile; ++r) {
+      packed[4 * p + r] = r < rows ? a[r * a_row_step + p * a_col_step] : 0.0f;
+    }
+  }
+}
+
+// packed(tiles × depth × 4)[t·depth·4 + p·4 + r] = a(4t + r, p): a panel of rows ≤ 16 rows of a as
+// ⌈rows/4⌉ packed tiles.
+void pack_a_panel(const float* a, size_t a_row_step, size_t a_col_step, size_t rows, size_t depth,
+                  float* packed) {
+  size_t full_tiles = rows / kGemmRowTile, t = 0;
+  if (a_row_step == 1) {
+    // Aᵀ stored: a(0..15, p) is one run of memory, read once for the 4 tiles. Packed tile by
+    // tile, rows of Aᵀ 4 KB apart (N = 1024) fell in one L1 set and came from L2 for each tile.
+    for (size_t p = 0; p < depth; ++p) {
+      for (size_t i = 0; i < full_tiles; ++i) store(packed + i * 4 * depth + 4 * p, load(a + p * a_col_step + 4 * i));
+    }
+    t = full_tiles;
+  }
+  for (; t * kGemmRowTile < rows; ++t) {
+    const size_t tile_rows = rows - t * kGemmRowTile < kGemmRowTile ? rows - t * kGemmRowTile : kGemmRowTile;
+    pack_a_tile(a + t * kGemmRowTile * a_row_step, a_row_step, a_col_step, tile_rows, depth,
+                packed + t * 4 * depth);
+  }
+}
+
+// packed(cols8/8 panels × depth × 8)[(j/8)·depth·8 + p·8 + j%8] = b(p, j) for the first cols8
+// (a multiple of 8) columns of a block of b, read row by row.
+void pack_b_panels(const float* b, size_t b_row_step, size_t depth, size_t cols8, float* packed) {
+  for (size_t p = 0; p < depth; ++p, b += b_row_step) {
+    float* panel_row = packed + 8 * p;
+    for (size_t j = 0; j < cols8; j += 8, panel_row += 8 * depth) {
+      store(panel_row, load(b + j));
+      store(panel_row + 4, load(b + j + 4));
+    }
+  }
+}
+
+// The 4 broadcasts of a(0..3, p): one vector of a packed tile, each lane in every lane.
+inline v128_t lane0(v128_t v) { return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0); }
+inline v128_t lane1(v128_t v) { return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1); }
+inline v128_t lane2(v128_t v) { return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2); }
+inline v128_t lane3(v128_t v) { return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3); }
+
+// row(4) (+)= sum, for one vector of sums in row r of c.
+inline void store_sum(float* c, v128_t sum, bool add) { store(c, add ? wasm_f32x4_add(load(c), sum) : sum); }
+
+// The micro-kernel: c(rows×8) (+)= tile(4×depth)·b(depth×8), for rows ≤ 4 of a packed tile of a.
+// Eight named sums, stored to a local tile before the rows and `add` are looked at: with an
+// array of sums, or with the conditional stores right after the loop, GCC shuffled the sums
+// between registers every step (12 extra moves and a spill per step, at 60% of the speed).
+inline void gemm_tile_4x8(const float* packed_a, const float* b, size_t b_row_step, size_t depth,
+                          size_t rows, float* c, size_t c_row_step, bool add) {
+  v128_t c00 = zeros(), c01 = zeros(), c10 = zeros(), c11 = zeros();
+  v128_t c20 = zeros(), c21 = zeros(), c30 = zeros(), c31 = zeros();
+  for (size_t p = 0; p < depth; ++p, b += b_row_step, packed_a += 4) {
+    const v128_t b0 = load(b), b1 = load(b + 4);  // b(p, 0..7)
+    const v128_t a_col = load(packed_a);          // a(0..3, p)
+    const v128_t a0 = lane0(a_col), a1 = lane1(a_col), a2 = lane2(a_col), a3 = lane3(a_col);
+    c00 = madd(c00, a0, b0);
+    c01 = madd(c01, a0, b1);
+    c10 = madd(c10, a1, b0);
+    c11 = madd(c11, a1, b1);
+    c20 = madd(c20, a2, b0);
+    c21 = madd(c21, a2, b1);
+    c30 = madd(c30, a3, b0);
+    c31 = madd(c31, a3, b1);
+  }
+  float tile[4 * 8];  // the sums, row by row
+  store(tile, c00);
+  store(tile + 4, c01);
+  store(tile + 8, c10);
+  store(tile + 12, c11);
+  store(tile + 16, c20);
+  store(tile + 20, c21);
+  store(tile + 24, c30);
+  store(tile + 28, c31);
+  // The last tile may have 1-3 rows: its missing rows' sums (of zeros) are dropped.
+  for (size_t r = 0; r < rows; ++r, c += c_row_step) {
+    store_sum(c, load(tile + 8 * r), add);
+    store_sum(c + 4, load(tile + 8 * r + 4), add);
+  }
+}
+
+// The same for 4 columns: c(rows×4) (+)= tile(4×depth)·b(depth×4).
+inline void gemm_tile_4x4(const float* packed_a, const float* b, size_t b_row_step, size_t depth,
+                          size_t rows, float* c, size_t c_row_step, bool add) {
+  v128_t sums[4] = {zeros(), zeros(), zeros(), zeros()};
+  for (size_t p = 0; p < depth; ++p, b += b_row_step, packed_a += 4) {
+    const v128_t b0 = load(b), a_col = load(packed_a);
+    sums[0] = madd(sums[0], lane0(a_col), b0);
+    sums[1] = madd(sums[1], lane1(a_col), b0);
+    sums[2] = madd(sums[2], lane2(a_col), b0);
+    sums[3] = madd(sums[3], lane3(a_col), b0);
+  }
+  for (size_t r = 0; r < rows; ++r) store_sum(c + r * c_row_step, sums[r], add);
+}
+
+// c(rows×cols) (+)= tile·b for one packed tile of a (rows ≤ 4, depth) and the last cols < 8
+// columns of b(depth×cols), read in place: 4 columns, then the last 1-3 one at a time, the 4 rows'
+// sums of a column in one vector.
+void gemm_edge_columns(const float* packed_a, size_t rows, size_t depth, const float* b,
+                       size_t b_row_step, size_t cols, float* c, size_t c_row_step, bool add) {
+  size_t j = 0;
+  if (cols >= 4) {
+    gemm_tile_4x4(packed_a, b, b_row_step, depth, rows, c, c_row_step, add);
+    j = 4;
+  }
+  for (; j < cols; ++j) {
+    v128_t sums = zeros();  // (c(0, j), c(1, j), c(2, j), c(3, j))
+    for (size_t p = 0; p < depth; ++p) sums = madd(sums, load(packed_a + 4 * p), splat_load(b + p * b_row_step + j));
+    float column[4];
+    store(column, sums);
+    for (size_t r = 0; r < rows; ++r) c[r * c_row_step + j] = add ? c[r * c_row_step + j] + column[r] : column[r];
+  }
+}
+
+// c(m×n) = [c +] a(m×k)·b(k×n), a(i, p) = a[i·a_row_step + p·a_col_step] (mem_read.h).
+void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_t a_col_step,
+          const float* b, size_t b_row_step, float* c, size_t c_row_step, bool accumulate) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    // An empty sum: c = 0, or c unchanged. (a and b may be null: no pointer arithmetic on them.)
+    if (!accumulate) {
+      for (size_t i = 0; i < m; ++i) std::memset(c + i * c_row_step, 0, n * sizeof(float));
+    }
+    return;
+  }
+  float packed_a[kGemmRowPanel * kGemmDepthBlock];    // ⌈rows/4⌉ tiles × depth × 4
+  float packed_b[kGemmDepthBlock * kGemmColumnBlock];  // cols8/8 panels × depth × 8
+  for (size_t j0 = 0; j0 < n; j0 += kGemmColumnBlock) {
+    const size_t cols = n - j0 < kGemmColumnBlock ? n - j0 : kGemmColumnBlock;
+    const size_t cols8 = cols / 8 * 8;  // the block's columns in whole panels; the rest read in place
+    for (size_t p0 = 0; p0 < k; p0 += kGemmDepthBlock) {
+      const size_t depth = k - p0 < kGemmDepthBlock ? k - p0 : kGemmDepthBlock;
+      const bool add = accumulate || p0 > 0;  // blocks after the first add to what the first wrote
+      // 1. the block of b (depth × cols) into panels of 8 columns
+      const float* b_block = b + p0 * b_row_step + j0;
+      pack_b_panels(b_block, b_row_step, depth, cols8, packed_b);
+      for (size_t i0 = 0; i0 < m; i0 += kGemmRowPanel) {
+        // 2. a panel of a (up to 16 rows × depth) into tiles of 4 rows side by side
+        const size_t panel_rows = m - i0 < kGemmRowPanel ? m - i0 : kGemmRowPanel;
+        pack_a_panel(a + i0 * a_row_step + p0 * a_col_step, a_row_step, a_col_step, panel_rows,
+                     depth, packed_a);
+        // 3. c(rows × cols) (+)= tile·block for each tile, 8 columns at a time, then the last 1-7
+        for (size_t t = 0; t * kGemmRowTile < panel_rows; ++t) {
+          const size_t rows = panel_rows - t * kGemmRowTile < kGemmRowTile ? panel_rows - t * kGemmRowTile : kGemmRowTile;
+          const float* tile = packed_a + t * 4 * depth;
+          float* c_tile = c + (i0 + t * kGemmRowTile) * c_row_step + j0;
+          for (size_t j = 0; j < cols8; j += 8) {
+            gemm_tile_4x8(tile, packed_b + j * depth, 8, depth, rows, c_tile + j, c_row_step, add);
+          }
+          gemm_edge_columns(tile, rows, depth, b_block + cols8, b_row_step, cols - cols8,
+                            c_tile + cols8, c_row_step, add);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
-const KernelSet kernels_wasmsimd = {"wasmsimd", read_one, read_batch, read_causal,
-                                    packed_times_vector};
+const KernelSet kernels_wasmsimd = {"wasmsimd", read_one,            read_batch, read_causal,
+                                    packed_times_vector, gemm, softmax};
 
 }  // namespace memread

@@ -3,6 +3,7 @@
 // as shipped).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -310,6 +311,174 @@ TEST_P(KernelVariant, PackedTimesVectorScoresEveryRow) {
       }
       for (size_t r = rows; r < padded_rows(rows); ++r) ASSERT_EQ(out[r], 0.0f) << "padding row " << r;
     }
+  }
+}
+
+// ---- Training kernels: matrix product and softmax ---------------------------------------------
+
+// Builder-style tester of one product c(m×n) = [c +] a(m×k)·b(k×n) against a double-precision
+// sum. Every buffer is exactly as long as its last entry needs (AddressSanitizer sees a read past
+// it); the gaps between rows (pad) hold NaN in a and b, so a kernel that reads one gives NaN, and
+// a marker in c, which must be left alone. With accumulate = false, c starts as NaN.
+class GemmTester {
+ public:
+  GemmTester& m(size_t v) { m_ = v; return *this; }
+  GemmTester& n(size_t v) { n_ = v; return *this; }
+  GemmTester& k(size_t v) { k_ = v; return *this; }
+  GemmTester& a_transposed(bool v) { a_transposed_ = v; return *this; }  // a stored k×m: Aᵀ
+  GemmTester& accumulate(bool v) { accumulate_ = v; return *this; }
+  GemmTester& pad(size_t v) { pad_ = v; return *this; }  // floats between rows of a, b and c
+
+  void test(const KernelSet& kernels) const {
+    std::mt19937 rng(unsigned(m_ * 10007 + n_ * 101 + k_ + 7 * a_transposed_ + 3 * accumulate_));
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const float kGap = 12345.0f;  // c's gaps must keep it
+    // a(i, p) = a[i·a_row_step + p·a_col_step]: m rows of k (A), or k rows of m (Aᵀ stored).
+    const size_t a_row_step = a_transposed_ ? 1 : k_ + pad_;
+    const size_t a_col_step = a_transposed_ ? m_ + pad_ : 1;
+    const size_t b_row_step = n_ + pad_, c_row_step = n_ + pad_;
+    std::vector<float> a(m_ > 0 && k_ > 0 ? (m_ - 1) * a_row_step + (k_ - 1) * a_col_step + 1 : 0, NAN);
+    std::vector<float> b(k_ > 0 && n_ > 0 ? (k_ - 1) * b_row_step + n_ : 0, NAN);
+    std::vector<float> c(m_ > 0 && n_ > 0 ? (m_ - 1) * c_row_step + n_ : 0, kGap);
+    for (size_t i = 0; i < m_; ++i)
+      for (size_t p = 0; p < k_; ++p) a[i * a_row_step + p * a_col_step] = normal(rng);
+    for (size_t p = 0; p < k_; ++p)
+      for (size_t j = 0; j < n_; ++j) b[p * b_row_step + j] = normal(rng);
+    for (size_t i = 0; i < m_; ++i)
+      for (size_t j = 0; j < n_; ++j) c[i * c_row_step + j] = accumulate_ ? normal(rng) : NAN;
+    const std::vector<float> c_before = c;
+
+    kernels.gemm(m_, n_, k_, a.data(), a_row_step, a_col_step, b.data(), b_row_step, c.data(),
+                 c_row_step, accumulate_);
+
+    // Any order of summing k products and c: |error| ≤ γ(k+1)·(|c| + Σ|a·b|), γ(j) = j·u/(1 − j·u).
+    const double u = std::ldexp(1.0, -24), gamma = (k_ + 1) * u / (1.0 - (k_ + 1) * u);
+    for (size_t i = 0; i < m_; ++i) {
+      for (size_t j = 0; j < n_; ++j) {
+        const double c0 = accumulate_ ? c_before[i * c_row_step + j] : 0.0;
+        double sum = c0, magnitude = std::fabs(c0);
+        for (size_t p = 0; p < k_; ++p) {
+          const double product = double(a[i * a_row_step + p * a_col_step]) * b[p * b_row_step + j];
+          sum += product;
+          magnitude += std::fabs(product);
+        }
+        const float got = c[i * c_row_step + j];
+        ASSERT_TRUE(std::isfinite(got)) << where() << " c(" << i << ", " << j << ")";
+        ASSERT_NEAR(got, sum, gamma * magnitude + 1e-30) << where() << " c(" << i << ", " << j << ")";
+      }
+      if (n_ == 0 || i + 1 == m_) continue;  // no gap after the last row (c ends there)
+      for (size_t j = n_; j < c_row_step; ++j) {
+        ASSERT_EQ(c[i * c_row_step + j], kGap) << where() << " gap after row " << i << " written";
+      }
+    }
+  }
+
+ private:
+  std::string where() const {
+    return "m=" + std::to_string(m_) + " n=" + std::to_string(n_) + " k=" + std::to_string(k_) +
+           (a_transposed_ ? " Aᵀ" : " A") + (accumulate_ ? " c +=" : " c =") +
+           " pad=" + std::to_string(pad_);
+  }
+  size_t m_ = 1, n_ = 1, k_ = 1, pad_ = 0;
+  bool a_transposed_ = false, accumulate_ = false;
+};
+
+TEST_P(KernelVariant, GemmMatchesReferenceForSizesAroundTheSimdWidthAndTile) {
+  // Around 4 lanes, the 4×8 register tile and the 16-row panel; both forms of a, both modes.
+  const size_t sizes[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33};
+  size_t combination = 0;
+  for (size_t m : sizes) {
+    for (size_t n : sizes) {
+      for (size_t k : sizes) {
+        for (bool a_transposed : {false, true}) {
+          for (bool accumulate : {false, true}) {
+            const size_t pad = combination++ % 3 == 0 ? 0 : 3;  // dense rows, or gaps between them
+            GemmTester().m(m).n(n).k(k).a_transposed(a_transposed).accumulate(accumulate).pad(pad).test(kernels());
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelVariant, GemmCrossesItsCacheBlocks) {
+  // Past the wasmsimd blocks of b (128 rows × 64 columns) and of a (16 rows), and the trainer's
+  // shapes in small: Q·Kᵀ, W·V, Wᵀ·dOut.
+  const size_t shapes[][3] = {{33, 131, 129}, {16, 64, 128}, {17, 65, 257}, {5, 200, 300},
+                              {20, 72, 40},   {40, 9, 150},  {150, 12, 33}};
+  for (const auto& shape : shapes) {
+    for (bool a_transposed : {false, true}) {
+      for (bool accumulate : {false, true}) {
+        for (size_t pad : {0, 1}) {
+          GemmTester().m(shape[0]).n(shape[1]).k(shape[2]).a_transposed(a_transposed).accumulate(accumulate).pad(pad).test(kernels());
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelVariant, GemmOfEmptyDepthZeroesOrKeepsC) {
+  // k = 0: an empty sum. a and b are never read (null here); c is zeroed, or kept when accumulating.
+  for (size_t m : {1, 3, 4, 9}) {
+    for (size_t n : {1, 3, 8, 13}) {
+      std::vector<float> c = poisoned(m * n);
+      kernels().gemm(m, n, 0, nullptr, 0, 1, nullptr, n, c.data(), n, false);
+      for (float x : c) ASSERT_EQ(x, 0.0f) << m << "x" << n;
+      for (size_t i = 0; i < c.size(); ++i) c[i] = float(i);
+      kernels().gemm(m, n, 0, nullptr, 0, 1, nullptr, n, c.data(), n, true);
+      for (size_t i = 0; i < c.size(); ++i) ASSERT_EQ(c[i], float(i)) << m << "x" << n;
+    }
+  }
+  // m = 0 or n = 0: nothing to write, and nothing read.
+  kernels().gemm(0, 5, 3, nullptr, 3, 1, nullptr, 5, nullptr, 5, false);
+  kernels().gemm(5, 0, 3, nullptr, 3, 1, nullptr, 0, nullptr, 0, true);
+}
+
+// x(n) against the double softmax: each weight within (n + 8 + |x − max|)·u relative (the exp
+// of a rounded x − max, the polynomial's 2 ulp, the sum of n terms, the scaling), or 1e-37 absolute
+// (a weight below the normal floats may be flushed to 0); the weights sum to 1.
+void test_softmax(const KernelSet& kernels, std::vector<float> x, const std::string& what) {
+  const size_t n = x.size();
+  const std::vector<float> scores = x;
+  kernels.softmax(x.data(), n);
+  if (n == 0) return;
+  const double max_score = *std::max_element(scores.begin(), scores.end());
+  double ref_sum = 0.0, sum = 0.0;
+  for (float s : scores) ref_sum += std::exp(double(s) - max_score);
+  const double u = std::ldexp(1.0, -24);
+  for (size_t j = 0; j < n; ++j) {
+    ASSERT_TRUE(std::isfinite(x[j]) && x[j] >= 0.0f) << what << " weight " << j << " = " << x[j];
+    const double ref = std::exp(double(scores[j]) - max_score) / ref_sum;
+    const double tol = (n + 8 + std::fabs(double(scores[j]) - max_score)) * u * ref + 1e-37;
+    ASSERT_NEAR(x[j], ref, tol) << what << " weight " << j;
+    sum += x[j];
+  }
+  EXPECT_NEAR(sum, 1.0, (2 * n + 16) * u) << what;
+}
+
+TEST_P(KernelVariant, SoftmaxMatchesReferenceForEveryLengthAroundTheSimdWidth) {
+  std::mt19937 rng(11);
+  for (size_t n = 0; n <= 33; ++n) {
+    for (float scale : {0.1f, 3.0f, 30.0f}) {
+      test_softmax(kernels(), random_floats(n, rng, scale), "n=" + std::to_string(n) + " scale=" + std::to_string(scale));
+    }
+  }
+  for (size_t n : {64, 255, 1000, 1025}) test_softmax(kernels(), random_floats(n, rng, 5.0f), "n=" + std::to_string(n));
+}
+
+TEST_P(KernelVariant, SoftmaxOfHugeScoresIsFiniteAndSumsToOne) {
+  // Without the max subtraction e^s overflows (inf/inf = NaN) or underflows to 0/0.
+  std::mt19937 rng(13);
+  for (size_t n : {1, 3, 4, 5, 8, 9, 17, 100}) {
+    for (float scale : {1e4f, 1e30f}) test_softmax(kernels(), random_floats(n, rng, scale), "huge n=" + std::to_string(n));
+    // The float extremes: the largest score takes (almost) all the weight.
+    std::vector<float> x(n);
+    for (size_t j = 0; j < n; ++j) x[j] = j % 3 == 0 ? -FLT_MAX : (j % 3 == 1 ? FLT_MAX : 0.0f);
+    test_softmax(kernels(), x, "extremes n=" + std::to_string(n));
+    // All equal and enormous: a uniform distribution.
+    std::vector<float> flat(n, -3e38f);
+    kernels().softmax(flat.data(), n);
+    for (float w : flat) ASSERT_NEAR(w, 1.0 / n, 4 * std::ldexp(1.0, -24)) << "flat n=" << n;
   }
 }
 

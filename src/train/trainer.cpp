@@ -1,0 +1,389 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "model/safetensors.h"
+
+namespace memread::train {
+
+namespace {
+
+// Runs work(t) for t = 0..count−1, each on its own thread (t = 0 on this one), and waits.
+template <typename Work>
+void run_on_threads(size_t count, Work&& work) {
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < count; ++t) threads.emplace_back(work, t);
+  work(size_t{0});
+  for (std::thread& thread : threads) thread.join();
+}
+
+// [begin, end) of part t of `total` items cut into `parts` nearly equal parts.
+std::pair<size_t, size_t> part_of(size_t total, size_t parts, size_t t) {
+  return {total * t / parts, total * (t + 1) / parts};
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
+const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
+
+}  // namespace
+
+std::string options_to_json(const TrainOptions& o) {
+  nlohmann::ordered_json j;
+  j["dim"] = o.config.dim;
+  j["layers"] = o.config.layers;
+  j["slots"] = o.config.slots;
+  j["context"] = context_name(o.config.context);
+  j["position"] = position_name(o.config.position);
+  j["max_context"] = o.config.max_context;
+  j["steps"] = o.steps;
+  j["batch_sequences"] = o.batch_sequences;
+  j["sequence_tokens"] = o.sequence_tokens;
+  j["learning_rate"] = o.learning_rate;
+  j["warmup_steps"] = o.warmup_steps;
+  j["final_lr_fraction"] = o.final_lr_fraction;
+  j["weight_decay"] = o.weight_decay;
+  j["beta1"] = o.beta1;
+  j["beta2"] = o.beta2;
+  j["epsilon"] = o.epsilon;
+  j["gradient_clip"] = o.gradient_clip;
+  j["init_row_norm"] = o.init_row_norm;
+  j["init_value_scale"] = o.init_value_scale;
+  j["seed"] = o.seed;
+  j["threads"] = o.threads;
+  return j.dump();
+}
+
+bool options_from_json(const std::string& text, TrainOptions& o, std::string& error) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) {
+    error = "training options: not a JSON object";
+    return false;
+  }
+  TrainOptions r;
+  try {
+    r.config.dim = j.at("dim").get<size_t>();
+    r.config.layers = j.at("layers").get<size_t>();
+    r.config.slots = j.at("slots").get<size_t>();
+    r.config.context = j.at("context").get<std::string>() == "input" ? ContextForm::kInput : ContextForm::kHidden;
+    r.config.position = j.at("position").get<std::string>() == "none" ? PositionForm::kNone : PositionForm::kLearned;
+    r.config.max_context = j.at("max_context").get<size_t>();
+    r.steps = j.at("steps").get<size_t>();
+    r.batch_sequences = j.at("batch_sequences").get<size_t>();
+    r.sequence_tokens = j.at("sequence_tokens").get<size_t>();
+    r.learning_rate = j.at("learning_rate").get<float>();
+    r.warmup_steps = j.at("warmup_steps").get<size_t>();
+    r.final_lr_fraction = j.at("final_lr_fraction").get<float>();
+    r.weight_decay = j.at("weight_decay").get<float>();
+    r.beta1 = j.at("beta1").get<float>();
+    r.beta2 = j.at("beta2").get<float>();
+    r.epsilon = j.at("epsilon").get<float>();
+    r.gradient_clip = j.at("gradient_clip").get<float>();
+    r.init_row_norm = j.at("init_row_norm").get<float>();
+    r.init_value_scale = j.at("init_value_scale").get<float>();
+    r.seed = j.at("seed").get<uint64_t>();
+    r.threads = j.at("threads").get<size_t>();
+  } catch (const nlohmann::json::exception& e) {
+    error = std::string("training options: ") + e.what();
+    return false;
+  }
+  o = r;
+  return true;
+}
+
+Trainer::Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int32_t>> merges,
+                 std::vector<int32_t> train_tokens, std::vector<size_t> token_bytes)
+    : options_(options),
+      merges_(std::move(merges)),
+      train_tokens_(std::move(train_tokens)),
+      token_bytes_(std::move(token_bytes)),
+      layout_([&] {
+        ModelConfig c = options.config;
+        c.vocab_size = 256 + merges_.size();
+        return c;
+      }()),
+      kernels_(default_kernel_set()) {
+  options_.config = layout_.config;
+  if (options_.sequence_tokens == 0) options_.sequence_tokens = options_.config.max_context;
+  options_.threads = std::max<size_t>(1, options_.threads);
+  parameters_ = initial_parameters(layout_, options_.init_row_norm, options_.init_value_scale, options_.seed);
+  adam_m_.assign(layout_.total, 0.0f);
+  adam_v_.assign(layout_.total, 0.0f);
+  for (size_t t = 0; t < options_.threads; ++t) {
+    workspaces_.emplace_back(layout_.config, positions());
+    thread_gradients_.emplace_back(layout_.total, 0.0f);
+  }
+}
+
+size_t Trainer::positions() const {
+  // a sequence of P positions reads P + 1 tokens; never more than the text has
+  return std::min(options_.sequence_tokens, train_tokens_.size() > 1 ? train_tokens_.size() - 1 : 1);
+}
+
+double Trainer::learning_rate_at(size_t step) const {
+  const double peak = options_.learning_rate;
+  if (step < options_.warmup_steps) return peak * double(step + 1) / double(options_.warmup_steps);
+  const size_t decay_steps = options_.steps > options_.warmup_steps ? options_.steps - options_.warmup_steps : 1;
+  const double progress = std::min(1.0, double(step - options_.warmup_steps) / double(decay_steps));
+  const double floor = options_.final_lr_fraction;
+  return peak * (floor + (1.0 - floor) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * progress)));
+}
+
+StepReport Trainer::train_step() {
+  const size_t threads = options_.threads, batch = options_.batch_sequences;
+  const size_t P = positions();
+  const size_t starts = train_tokens_.size() - P;  // a sequence starts at 0 .. starts−1
+  step_weights_.refresh(layout_, parameters_);
+
+  // 1. every thread: loss and gradient of sequences t, t + threads, ... of this step's batch,
+  //    each starting where (seed, step, sequence) says
+  std::vector<double> thread_loss(threads, 0.0);
+  std::vector<size_t> thread_bytes(threads, 0);
+  run_on_threads(threads, [&](size_t t) {
+    std::vector<float>& gradient = thread_gradients_[t];
+    std::fill(gradient.begin(), gradient.end(), 0.0f);
+    for (size_t b = t; b < batch; b += threads) {
+      const uint64_t draw = splitmix64(options_.seed ^ splitmix64(step_ * batch + b));
+      const int32_t* tokens = train_tokens_.data() + draw % starts;
+      thread_loss[t] += sequence_loss(kernels_, step_weights_, tokens, P, 0, workspaces_[t], gradient.data());
+      for (size_t i = 1; i <= P; ++i) thread_bytes[t] += token_bytes_[size_t(tokens[i])];
+    }
+  });
+  double loss = 0.0;
+  size_t bytes = 0;
+  for (size_t t = 0; t < threads; ++t) loss += thread_loss[t], bytes += thread_bytes[t];
+  const size_t predicted = batch * P;
+
+  // 2. the mean gradient: the threads' sums in thread order, each part of the vector on its own
+  //    thread; and its squared norm
+  const float scale = 1.0f / float(predicted);
+  std::vector<double> part_square(threads, 0.0);
+  run_on_threads(threads, [&](size_t t) {
+    const auto [begin, end] = part_of(layout_.total, threads, t);
+    std::vector<float>& sum = thread_gradients_[0];
+    for (size_t i = begin; i < end; ++i) {
+      float g = sum[i];
+      for (size_t u = 1; u < threads; ++u) g += thread_gradients_[u][i];
+      sum[i] = g * scale;
+      part_square[t] += double(sum[i]) * double(sum[i]);
+    }
+  });
+  double square = 0.0;
+  for (double s : part_square) square += s;
+  const double norm = std::sqrt(square);
+  const float clip = options_.gradient_clip > 0 && norm > options_.gradient_clip
+                         ? float(options_.gradient_clip / norm) : 1.0f;
+
+  // 3. AdamW (decoupled weight decay on E, K, V), bias-corrected
+  const double lr = learning_rate_at(step_);
+  const double t1 = double(step_ + 1);
+  const float m_correction = float(1.0 / (1.0 - std::pow(double(options_.beta1), t1)));
+  const float v_correction = float(1.0 / (1.0 - std::pow(double(options_.beta2), t1)));
+  const float b1 = options_.beta1, b2 = options_.beta2, eps = options_.epsilon;
+  run_on_threads(threads, [&](size_t t) {
+    const auto [begin, end] = part_of(layout_.total, threads, t);
+    const float* g = thread_gradients_[0].data();
+    for (size_t i = begin; i < end; ++i) {
+      const float gi = g[i] * clip;
+      adam_m_[i] = b1 * adam_m_[i] + (1 - b1) * gi;
+      adam_v_[i] = b2 * adam_v_[i] + (1 - b2) * gi * gi;
+      const float update = adam_m_[i] * m_correction / (std::sqrt(adam_v_[i] * v_correction) + eps);
+      parameters_[i] -= float(lr) * update;
+    }
+    for (const auto& [d_begin, d_end] : layout_.decayed) {
+      const float keep = 1.0f - float(lr) * options_.weight_decay;
+      for (size_t i = std::max(begin, d_begin); i < std::min(end, d_end); ++i) parameters_[i] *= keep;
+    }
+  });
+  ++step_;
+
+  StepReport report;
+  report.step = step_;
+  report.loss_nats = loss / double(predicted);
+  report.bits_per_byte = bytes > 0 ? loss / std::log(2.0) / double(bytes) : 0.0;
+  report.learning_rate = lr;
+  report.gradient_norm = norm;
+  report.tokens = predicted;
+  return report;
+}
+
+HeldOutScore Trainer::evaluate(const std::vector<int32_t>& tokens) const {
+  // The windows of DESIGN §6, as Machine::evaluate reads them: window [start, end) is a text of
+  // its own and scores tokens max(next, start + 1) .. end − 1.
+  struct Window {
+    size_t start, end, first_scored_token;
+  };
+  std::vector<Window> windows;
+  const size_t n = tokens.size(), T = layout_.config.max_context;
+  const size_t stride = std::max<size_t>(1, T / 2);
+  if (T == 1) {
+    for (size_t i = 1; i < n; ++i) windows.push_back({i - 1, i + 1, i});
+  } else {
+    size_t next = 1;
+    for (size_t start = 0; next < n; start += stride) {
+      const size_t end = std::min(start + T, n);
+      windows.push_back({start, end, std::max(next, start + 1)});
+      next = std::max(next, end);
+    }
+  }
+  StepWeights weights;
+  weights.refresh(layout_, parameters_);
+  std::vector<double> nats(windows.size(), 0.0);
+  const size_t threads = options_.threads;
+  run_on_threads(threads, [&](size_t t) {
+    SequenceWorkspace workspace(layout_.config, std::max<size_t>(1, T));
+    for (size_t w = t; w < windows.size(); w += threads) {
+      const Window& win = windows[w];
+      const size_t positions = win.end - win.start - 1;
+      if (T == 1) {  // a one-token window predicts the token after it
+        nats[w] = sequence_loss(kernels_, weights, tokens.data() + win.start, 1, 0, workspace, nullptr);
+        continue;
+      }
+      nats[w] = sequence_loss(kernels_, weights, tokens.data() + win.start, positions,
+                              win.first_scored_token - 1 - win.start, workspace, nullptr);
+    }
+  });
+  HeldOutScore score;
+  double total_nats = 0.0;
+  for (double x : nats) total_nats += x;
+  for (size_t i = 1; i < n; ++i) score.bytes += token_bytes_[size_t(tokens[i])];
+  score.tokens = n > 0 ? n - 1 : 0;
+  score.bits_per_byte = score.bytes > 0 ? total_nats / std::log(2.0) / double(score.bytes) : 0.0;
+  return score;
+}
+
+bool Trainer::save_checkpoint(const std::string& path, std::string& error) const {
+  using safetensors::DType;
+  std::vector<int32_t> merge_ids;
+  for (const auto& [a, b] : merges_) merge_ids.push_back(a), merge_ids.push_back(b);
+  const uint64_t total = layout_.total;
+  std::vector<safetensors::TensorToWrite> tensors = {
+      {"parameters", DType::kF32, {total}, parameters_.data(), total * sizeof(float)},
+      {"adam.m", DType::kF32, {total}, adam_m_.data(), total * sizeof(float)},
+      {"adam.v", DType::kF32, {total}, adam_v_.data(), total * sizeof(float)},
+      {"tokenizer.merges", DType::kI32, {uint64_t(merges_.size()), 2}, merge_ids.data(), merge_ids.size() * sizeof(int32_t)},
+  };
+  nlohmann::ordered_json state;
+  state["format"] = 1;
+  state["step"] = step_;
+  const std::vector<std::pair<std::string, std::string>> metadata = {
+      {"memread.checkpoint", state.dump()}, {"memread.training_options", options_to_json(options_)}};
+  std::vector<uint8_t> bytes;
+  if (!safetensors::write(tensors, metadata, bytes, error)) return false;
+  // write beside, then rename: a crash mid-write never leaves a broken checkpoint
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    if (!out) {
+      error = "cannot write checkpoint " + partial;
+      return false;
+    }
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + partial + " to " + path;
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+struct CheckpointFile {
+  std::vector<uint8_t> bytes;
+  safetensors::File file;
+};
+
+bool open_checkpoint(const std::string& path, CheckpointFile& checkpoint, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot open checkpoint " + path;
+    return false;
+  }
+  checkpoint.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!safetensors::parse(checkpoint.bytes.data(), checkpoint.bytes.size(), checkpoint.file, error)) {
+    error = "checkpoint " + path + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+// The F32 tensor `name` of `count` elements, copied out.
+bool read_floats(const CheckpointFile& c, const char* name, size_t count, std::vector<float>& out,
+                 std::string& error) {
+  const safetensors::TensorInfo* t = c.file.find(name);
+  if (t == nullptr || t->dtype != safetensors::DType::kF32 || t->element_count != count) {
+    error = std::string("checkpoint: tensor \"") + name + "\" missing or not F32[" + std::to_string(count) + "]";
+    return false;
+  }
+  out.resize(count);
+  std::memcpy(out.data(), c.file.bytes_of(*t), count * sizeof(float));
+  return true;
+}
+
+}  // namespace
+
+bool Trainer::read_checkpoint(const std::string& path, TrainOptions& options,
+                              std::vector<std::pair<int32_t, int32_t>>& merges, std::string& error) {
+  CheckpointFile c;
+  if (!open_checkpoint(path, c, error)) return false;
+  const std::string* options_json = c.file.find_metadata("memread.training_options");
+  if (options_json == nullptr || !options_from_json(*options_json, options, error)) {
+    if (options_json == nullptr) error = "checkpoint " + path + ": no memread.training_options";
+    return false;
+  }
+  const safetensors::TensorInfo* t = c.file.find("tokenizer.merges");
+  if (t == nullptr || t->dtype != safetensors::DType::kI32 || t->shape.size() != 2 || t->shape[1] != 2) {
+    error = "checkpoint " + path + ": tensor \"tokenizer.merges\" missing or not I32[M, 2]";
+    return false;
+  }
+  std::vector<int32_t> ids(t->element_count);
+  std::memcpy(ids.data(), c.file.bytes_of(*t), ids.size() * sizeof(int32_t));
+  merges.clear();
+  for (size_t m = 0; m < t->shape[0]; ++m) {
+    if (ids[2 * m] < 0 || ids[2 * m] >= int32_t(256 + m) || ids[2 * m + 1] < 0 || ids[2 * m + 1] >= int32_t(256 + m)) {
+      error = "checkpoint " + path + ": merge " + std::to_string(m) + " names a token that does not exist yet";
+      return false;
+    }
+    merges.push_back({ids[2 * m], ids[2 * m + 1]});
+  }
+  return true;
+}
+
+bool Trainer::restore_checkpoint(const std::string& path, std::string& error) {
+  CheckpointFile c;
+  if (!open_checkpoint(path, c, error)) return false;
+  const std::string* state_json = c.file.find_metadata("memread.checkpoint");
+  const nlohmann::json state = state_json != nullptr ? nlohmann::json::parse(*state_json, nullptr, false) : nlohmann::json();
+  if (!state.is_object() || !state.contains("step") || !state["step"].is_number_unsigned()) {
+    error = "checkpoint " + path + ": memread.checkpoint has no step";
+    return false;
+  }
+  std::vector<float> parameters, m, v;
+  if (!read_floats(c, "parameters", layout_.total, parameters, error) ||
+      !read_floats(c, "adam.m", layout_.total, m, error) || !read_floats(c, "adam.v", layout_.total, v, error)) {
+    error += " (" + path + " is of another model)";
+    return false;
+  }
+  parameters_.swap(parameters);
+  adam_m_.swap(m);
+  adam_v_.swap(v);
+  step_ = state["step"].get<size_t>();
+  return true;
+}
+
+}  // namespace memread::train

@@ -1,0 +1,110 @@
+// Training a bank (DESIGN §6): AdamW over batches of sequences read by every thread, a learning
+// rate with warm-up and cosine decay, held-out bits per byte by the evaluation protocol, and
+// checkpoints a run resumes from exactly.
+//
+// Determinism: the sequences of step s are drawn from (seed, s) alone, each thread sums the
+// gradients of its own sequences, and the threads' sums are added in thread order, so a run is
+// the same for a given seed and thread count, resumed or not.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/mem_read.h"
+#include "train/parameters.h"
+#include "train/sequence_gradient.h"
+
+namespace memread::train {
+
+struct TrainOptions {
+  ModelConfig config;              // dim, layers, slots, context, position, max_context (vocab: from the merges)
+  size_t steps = 1000;             // optimizer steps in the whole run
+  size_t batch_sequences = 16;     // sequences per step
+  size_t sequence_tokens = 0;      // positions per sequence (0: max_context)
+  float learning_rate = 1e-2f;     // peak, after warm-up
+  size_t warmup_steps = 100;       // linear from 0 to the peak
+  float final_lr_fraction = 0.1f;  // cosine decay from the peak to this fraction at the last step
+  float weight_decay = 0.01f;      // AdamW, on E, K and V only
+  float beta1 = 0.9f, beta2 = 0.99f, epsilon = 1e-8f;
+  float gradient_clip = 1.0f;      // global norm; 0 = none
+  float init_row_norm = 2.8f;      // DESIGN §8
+  float init_value_scale = 1.0f;   // V's rows start at init_row_norm × this
+  uint64_t seed = 1;
+  size_t threads = 2;
+};
+
+// The options as JSON (checkpoints and bank metadata) and back. from_json: false + error when a
+// field is missing or of the wrong type.
+std::string options_to_json(const TrainOptions& options);
+bool options_from_json(const std::string& json, TrainOptions& options, std::string& error);
+
+// What one step did.
+struct StepReport {
+  size_t step = 0;             // steps done (1-based after the first)
+  double loss_nats = 0.0;      // mean −ln p per predicted token of the batch
+  double bits_per_byte = 0.0;  // the same loss per byte of the predicted tokens
+  double learning_rate = 0.0;
+  double gradient_norm = 0.0;  // before clipping
+  size_t tokens = 0;           // tokens predicted this step
+};
+
+// Bits per byte of a held-out text by the protocol of DESIGN §6 (what `memread eval` reports).
+struct HeldOutScore {
+  double bits_per_byte = 0.0;
+  size_t tokens = 0;  // tokens scored
+  size_t bytes = 0;   // their bytes
+};
+
+class Trainer {
+ public:
+  // `train_tokens`: the training text, tokenized with `merges`; `token_bytes[v]`: bytes of token v.
+  Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int32_t>> merges,
+          std::vector<int32_t> train_tokens, std::vector<size_t> token_bytes);
+
+  const TrainOptions& options() const { return options_; }
+  const ParameterLayout& layout() const { return layout_; }
+  const std::vector<float>& parameters() const { return parameters_; }
+  size_t step() const { return step_; }
+  bool done() const { return step_ >= options_.steps; }
+
+  // One optimizer step over options.batch_sequences sequences.
+  StepReport train_step();
+  double learning_rate_at(size_t step) const;
+
+  // Held-out bits per byte of `tokens` (windows in parallel, summed in window order).
+  HeldOutScore evaluate(const std::vector<int32_t>& tokens) const;
+
+  // The bank of the current parameters (metadata left empty).
+  Bank bank() const { return to_bank(layout_, parameters_, merges_); }
+
+  // Checkpoints: parameters, AdamW moments, the step, the options and the merges, in one
+  // safetensors file. A resumed run continues exactly as if it had not stopped.
+  bool save_checkpoint(const std::string& path, std::string& error) const;
+  // Loads a checkpoint written by save_checkpoint of a run with the same training tokens.
+  // `options` receives the checkpoint's options (the caller may change steps only).
+  static bool read_checkpoint(const std::string& path, TrainOptions& options,
+                              std::vector<std::pair<int32_t, int32_t>>& merges, std::string& error);
+  bool restore_checkpoint(const std::string& path, std::string& error);
+
+ private:
+  size_t positions() const;
+
+  TrainOptions options_;
+  std::vector<std::pair<int32_t, int32_t>> merges_;
+  std::vector<int32_t> train_tokens_;
+  std::vector<size_t> token_bytes_;
+  ParameterLayout layout_;
+  const KernelSet& kernels_;
+  std::vector<float> parameters_;     // [layout.total]
+  std::vector<float> adam_m_, adam_v_;  // [layout.total]
+  size_t step_ = 0;
+  StepWeights step_weights_;
+  std::vector<SequenceWorkspace> workspaces_;          // [threads]
+  std::vector<std::vector<float>> thread_gradients_;   // [threads] → [layout.total]
+};
+
+}  // namespace memread::train

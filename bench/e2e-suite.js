@@ -1,13 +1,14 @@
 // memread end-to-end benchmark — the isomorphic part (no Node imports; runs in Node and in a page).
 //
-// For a bank of realistic size (DESIGN §7), in one environment:
+// For the shipped banks (DESIGN §7), in one environment:
 //   keystroke   predict(text) when the machine already read the text minus its last token
 //               (what a user typing sees: one more token, one row per layer)
 //   reread      predict(text) of a text the machine has not read: alternately two texts of n tokens
 //               whose first token differs, so every row is computed again
 //   twin        the same model written with TF.js ops (bench/peers/tfjs-twin.js) on the same token
 //               ids: the whole window on every call (TF.js has no incremental cache)
-// at contexts of n = 64, 256 and 1024 tokens; tokens per second of generate (greedy), memread vs
+// at contexts of n = 64, 256 and 1024 tokens (those that fit the bank's window, plus one token past
+// it when the contexts reach it); tokens per second of generate (greedy), memread vs
 // the twin; time to first prediction (loadMachine(bytes) → first predict). Samples are interleaved
 // (every round times each of the three once, rotating which goes first) and reported as medians.
 // A cross-check compares every token's probability, memread vs the twin, and fails the run when
@@ -16,12 +17,12 @@ import { mulberry32 } from './suite.js';
 
 export const CONTEXTS = Object.freeze([64, 256, 1024]);
 
-/** The bank: realistic size, random weights (until trained banks exist). */
-export const BANK_SPEC = Object.freeze({ dim: 64, layers: 4, slots: 384, merges: 1792, maxContext: 1024 });
-
+/** The two forms, each measured on the shipped bank of that form (bench/e2e.js reads banks/FILE). */
 export const FORMS = Object.freeze([
-  { id: 'hidden-learned', context: 'hidden', position: 'learned', label: 'context hidden, position learned' },
-  { id: 'input-none', context: 'input', position: 'none', label: 'context input, position none (the literal form)' },
+  { id: 'hidden-learned', bank: 'en-brown.safetensors', context: 'hidden', position: 'learned',
+    label: 'en-brown: context hidden, position learned' },
+  { id: 'input-none', bank: 'en-brown-seed.safetensors', context: 'input', position: 'none',
+    label: 'en-brown-seed: context input, position none (the literal form)' },
 ]);
 
 export const CROSS_CHECK_TOLERANCE = 1e-4;

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // memread end-to-end benchmark (`npm run bench:e2e`; also part of `npm run bench`). DESIGN §7.
 //
-// Makes two banks of realistic size with the native CLI (random weights until trained banks
-// exist; d=64, 4 layers, 384 slots, 1792 merges → vocab 2048, max_context 1024): context hidden +
-// position learned, and the literal form context input + position none, into build/bench-e2e/
-// (not committed). Then runs bench/e2e-suite.js in Node and in Chromium (the page web/e2e.html,
-// Debian's /usr/bin/chromium driven by playwright-core): next-token latency after one more token
-// (incremental) and of a full re-read, memread vs the same model written with TF.js ops
-// (bench/peers/tfjs-twin.js, cross-checked token by token), at contexts 64, 256, 1024; tokens per
-// second of generate; time to first prediction; and the sizes of the wasm and of the package JS
-// (raw and gzip). Prints a table per environment and the targets, writes bench/results/e2e.json.
+// Benchmarks the shipped trained banks, one per form: banks/en-brown.safetensors (context hidden +
+// position learned) and banks/en-brown-seed.safetensors (the literal form, context input +
+// position none), each checked with `memread inspect` first; the TF.js twin reads the same file.
+// Runs bench/e2e-suite.js in Node and in Chromium (the page web/e2e.html, Debian's
+// /usr/bin/chromium driven by playwright-core, the banks fetched from the dev server's /banks/):
+// next-token latency after one more token (incremental) and of a full re-read, memread vs the same
+// model written with TF.js ops (bench/peers/tfjs-twin.js, cross-checked token by token), at
+// contexts 64, 256, 1024 (those within the banks' window; one token past the window too);
+// tokens per second of generate; time to first prediction; and the sizes of the wasm and of the
+// package JS (raw and gzip). Prints a table per environment and the targets, writes
+// bench/results/e2e.json.
 //
 // Options:
 //   --quick              short run (for development; figures are rough)
@@ -27,13 +29,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
-import { BANK_SPEC, CONTEXTS, FORMS, TARGETS, CROSS_CHECK_TOLERANCE, runE2E, formatTable, fmt } from './e2e-suite.js';
+import { CONTEXTS, FORMS, TARGETS, CROSS_CHECK_TOLERANCE, runE2E, formatTable, fmt } from './e2e-suite.js';
 import { prepareTfjs } from './suite.js';
 import { createTfjsTwin } from './peers/tfjs-twin.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'build', 'native', 'memread');
-const BANK_DIR = path.join(ROOT, 'build', 'bench-e2e');
+const BANK_DIR = path.join(ROOT, 'banks');
 const log = (s) => process.stdout.write(s + '\n');
 
 function usage(msg) {
@@ -59,9 +61,7 @@ function parseArgs(argv) {
       }
       case '--contexts': {
         o.contexts = val().split(',').map(Number);
-        if (!o.contexts.every((n) => Number.isInteger(n) && n >= 2 && n <= BANK_SPEC.maxContext)) {
-          usage(`--contexts: whole numbers from 2 to ${BANK_SPEC.maxContext}`);
-        }
+        if (!o.contexts.every((n) => Number.isInteger(n) && n >= 2)) usage('--contexts: whole numbers from 2');
         break;
       }
       case '--forms': {
@@ -80,19 +80,68 @@ function parseArgs(argv) {
   return o;
 }
 
-/** Make the banks with the native CLI (fast: a few ms each). */
+/**
+ * The shipped bank of each form (banks/, made by `bash scripts/train-banks`), checked by the native
+ * CLI (`memread inspect`): a valid bank of the form it stands for.
+ * @returns {{form, file, bytes: Uint8Array, config, training: object|null}[]}
+ */
 function makeBanks(forms) {
   if (!fs.existsSync(CLI)) throw new Error(`${path.relative(ROOT, CLI)} is missing: run \`npm run build\` first`);
-  fs.mkdirSync(BANK_DIR, { recursive: true });
   return forms.map((form) => {
-    const file = path.join(BANK_DIR, `${form.id}.safetensors`);
-    const args = ['random-bank', '--out', file, '--dim', BANK_SPEC.dim, '--layers', BANK_SPEC.layers, '--slots', BANK_SPEC.slots,
-      '--merges', BANK_SPEC.merges, '--context', form.context, '--position', form.position,
-      '--max-context', BANK_SPEC.maxContext, '--seed', 7].map(String);
-    const r = spawnSync(CLI, args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`memread ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
-    return { form, file, bytes: new Uint8Array(fs.readFileSync(file)) };
+    const file = path.join(BANK_DIR, form.bank);
+    const rel = path.relative(ROOT, file);
+    if (!fs.existsSync(file)) throw new Error(`${rel} is missing: \`bash scripts/train-banks\` makes it`);
+    const r = spawnSync(CLI, ['inspect', '--bank', file, '--json'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`memread inspect --bank ${rel} failed: ${r.stderr || r.error?.message}`);
+    const inspected = JSON.parse(r.stdout);
+    const { config } = inspected;
+    if (config.context !== form.context || config.position !== form.position) {
+      throw new Error(`${rel} has context ${config.context}, position ${config.position}; the form ${form.id} needs ` +
+        `context ${form.context}, position ${form.position}`);
+    }
+    let training = null;
+    try {
+      training = inspected.training ? JSON.parse(inspected.training) : null;
+    } catch { /* not JSON: recorded as it is */
+      training = inspected.training;
+    }
+    return { form, file, bytes: new Uint8Array(fs.readFileSync(file)), config, training };
   });
+}
+
+/**
+ * The contexts to measure: those asked for (default CONTEXTS) within the largest window of the
+ * banks; when none is, the window itself. A bank whose window is smaller skips the contexts past
+ * it (bench/e2e-suite.js), and each bank adds the row one token past its window when the contexts
+ * reach it.
+ */
+function chooseContexts(asked, banks) {
+  const T = Math.max(...banks.map((b) => b.config.max_context));
+  const fit = (asked ?? CONTEXTS).filter((n) => n <= T);
+  const skipped = (asked ?? CONTEXTS).filter((n) => n > T);
+  if (skipped.length) {
+    log(`bench:e2e: context${skipped.length > 1 ? 's' : ''} ${skipped.join(', ')} past the banks' window of ${T} tokens: not measured` +
+      (fit.includes(T) ? ` (the ${T + 1}* row reads past the window)` : ''));
+  }
+  return fit.length ? fit : [T];
+}
+
+/** What the JSON says of the banks: sizes (those of the first bank), files, bytes, training figures. */
+function describeBanks(banks) {
+  const c = banks[0].config;
+  const byForm = (f) => Object.fromEntries(banks.map((b) => [b.form.id, f(b)]));
+  const figures = (t) => (t && typeof t === 'object'
+    ? { steps: t.steps, validation_bits_per_byte: t.validation_bits_per_byte, test_bits_per_byte: t.test_bits_per_byte }
+    : t);
+  return {
+    dim: c.dim, layers: c.layers, slots: c.slots, merges: c.vocab_size - 256, maxContext: c.max_context,
+    weights: 'trained (bash scripts/train-banks): the shipped banks',
+    forms: banks.map((b) => b.form.id),
+    bytes: byForm((b) => b.bytes.length),
+    files: byForm((b) => path.relative(ROOT, b.file)),
+    configs: byForm((b) => b.config),
+    training: byForm((b) => figures(b.training)),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,20 +229,13 @@ async function runChromium(o, banks) {
       else if (msg.type() === 'error') problems.push(`console error: ${text}`);
     });
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    // The banks live in build/, which the dev server does not serve: hand them to the page here.
-    const byName = new Map(banks.map((b) => [`${b.form.id}.safetensors`, b.file]));
-    await page.route('**/e2e-banks/*', (route) => {
-      const name = new URL(route.request().url()).pathname.split('/').pop();
-      const file = byName.get(name);
-      if (!file) return route.fulfill({ status: 404, body: 'no such bank' });
-      return route.fulfill({ status: 200, body: fs.readFileSync(file), contentType: 'application/octet-stream' });
-    });
     await page.goto(new URL('web/e2e.html', srv.url).href, { waitUntil: 'load' });
     await page.waitForFunction(() => window.__e2eReady || window.__e2eError, null, { timeout: 30_000 });
     const err = await page.evaluate(() => window.__e2eError || null);
     if (err) throw new Error(`the page could not start: ${err}\n${problems.join('\n')}`);
-    const params = { quick: o.quick, seconds: o.seconds ?? null, contexts: o.contexts ?? null, twin: o.twin,
-      banks: banks.map((b) => ({ form: b.form.id, url: `/e2e-banks/${b.form.id}.safetensors` })) };
+    // The dev server serves banks/ at /banks/ (the page fetches the bytes itself, no cache).
+    const params = { quick: o.quick, seconds: o.seconds ?? null, contexts: o.contexts, twin: o.twin,
+      banks: banks.map((b) => ({ form: b.form.id, label: b.form.label, url: `/banks/${path.basename(b.file)}` })) };
     let res;
     try {
       res = await page.evaluate((p) => window.__e2eRun(p), params);
@@ -244,12 +286,13 @@ async function main() {
   const load0 = os.loadavg()[0];
   if (load0 > 0.7 * os.cpus().length) log(`bench:e2e: warning: the machine is busy (load ${load0.toFixed(2)}): results will be noisy`);
   const banks = makeBanks(forms);
+  o.contexts = chooseContexts(o.contexts, banks);
   const out = {
     benchmark: 'memread end to end: next-token latency, generate, first prediction, sizes',
     date: new Date().toISOString(),
     command: ['node', 'bench/e2e.js', ...process.argv.slice(2)].join(' '),
-    bank: { ...BANK_SPEC, weights: 'random (build/native/memread random-bank --seed 7)', forms: forms.map((f) => f.id), bytes: Object.fromEntries(banks.map((b) => [b.form.id, b.bytes.length])) },
-    contexts: o.contexts ?? CONTEXTS,
+    bank: describeBanks(banks),
+    contexts: o.contexts,
     method: {
       keystroke: 'predict(text) after the machine read the text minus its last token (incremental: one row per layer)',
       reread: 'predict(text) of a text not read before: two texts of n tokens whose first token differs, alternately (every row recomputed)',

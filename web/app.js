@@ -581,23 +581,96 @@ function parameterCount(c) {
   return c.vocabSize * c.dim + c.layers * perLayer + 1;
 }
 
-/** The bank's training metadata: JSON (corpus, steps, bits per byte) or plain text. */
+/** A number as a person reads it: 0.009999999776 → "0.01", 43675 → "43,675". */
+function plainNumber(x) {
+  if (typeof x !== 'number') return String(x);
+  if (Number.isInteger(x)) return x.toLocaleString('en');
+  return String(Number(x.toPrecision(4)));
+}
+
+function duration(seconds) {
+  if (seconds < 1) return 'under a second';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
+  const h = Math.floor(seconds / 3600);
+  const min = Math.round((seconds - h * 3600) / 60);
+  return `${h} h ${min} min`;
+}
+
+/**
+ * The bank's training metadata (what `memread train` records: corpus, split, tokenizer, steps,
+ * validation and test bits per byte, options) as rows of plain words. Keys it does not know are
+ * shown as they are; metadata that is not JSON is shown as text.
+ */
 function trainingFacts(training) {
   if (!training) return null;
+  let t;
   try {
-    const t = JSON.parse(training);
-    if (t && typeof t === 'object') {
-      const facts = [];
-      const bpb = t.bits_per_byte ?? t.bitsPerByte ?? t.test_bits_per_byte ?? t.bpb;
-      if (bpb !== undefined) facts.push(['Bits per byte (measured)', typeof bpb === 'number' ? bpb.toFixed(3) : String(bpb)]);
-      for (const [key, value] of Object.entries(t)) {
-        if (['bits_per_byte', 'bitsPerByte', 'test_bits_per_byte', 'bpb'].includes(key)) continue;
-        facts.push([`Training: ${key.replaceAll('_', ' ')}`, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
-      }
-      return facts;
-    }
+    t = JSON.parse(training);
   } catch { /* not JSON: shown as it is */ }
-  return [['Training', training]];
+  if (!t || typeof t !== 'object' || Array.isArray(t)) return [['Training', training]];
+  const known = new Set();
+  const take = (key) => {
+    if (t[key] !== undefined) known.add(key);
+    return t[key];
+  };
+  const bpb = (x) => (typeof x === 'number' ? x.toFixed(3) : String(x));
+  const facts = [];
+
+  const corpus = take('corpus');
+  if (corpus !== undefined) facts.push(['Trained on', String(corpus)]);
+
+  const steps = take('steps');
+  if (steps !== undefined) {
+    const perStep = take('tokens_per_step');
+    const seconds = take('training_seconds');
+    const speed = take('training_tokens_per_second');
+    let text = `${plainNumber(steps)} steps`;
+    if (typeof steps === 'number' && typeof perStep === 'number') {
+      text += ` of ${plainNumber(perStep)} tokens (${plainNumber(steps * perStep)} tokens in all)`;
+    }
+    const took = [];
+    if (typeof seconds === 'number') took.push(duration(seconds));
+    if (typeof speed === 'number') took.push(`${plainNumber(Math.round(speed))} tokens per second`);
+    if (took.length) text += `; ${took.join(', ')}`;
+    facts.push(['Training', text]);
+  }
+
+  const measured = [
+    [take('test_bits_per_byte'), 'on the test text'],
+    [take('validation_bits_per_byte'), 'on the validation text'],
+    [take('bits_per_byte'), ''],
+  ].filter(([x]) => x !== undefined).map(([x, where]) => `${bpb(x)}${where ? ` ${where}` : ''}`);
+  if (measured.length) {
+    facts.push(['Bits per byte', `${measured.join(', ')} (text held out from training; the fewer bits the model needs per byte, the better it predicts)`]);
+  }
+
+  const tokenizer = take('tokenizer');
+  if (tokenizer !== undefined) facts.push(['Tokenizer', String(tokenizer)]);
+  const split = take('split');
+  if (split !== undefined) facts.push(['Training, validation and test text', String(split)]);
+  const options = t.options;
+  if (options && typeof options === 'object' && !Array.isArray(options)) {
+    known.add('options');
+    const parts = Object.entries(options).map(([key, value]) => `${key.replaceAll('_', ' ')} ${plainNumber(value)}`);
+    facts.push(['Training options', parts.join(', ')]);
+  }
+
+  for (const [key, value] of Object.entries(t)) {
+    if (known.has(key)) continue;
+    facts.push([`Training: ${key.replaceAll('_', ' ')}`, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+  }
+  return facts;
+}
+
+/** The test bits per byte the training metadata records, or null. */
+function testBitsPerByte(training) {
+  try {
+    const bpb = JSON.parse(training || 'null')?.test_bits_per_byte;
+    return typeof bpb === 'number' ? bpb : null;
+  } catch {
+    return null;
+  }
 }
 
 function showInfo(info, bank) {
@@ -609,8 +682,8 @@ function showInfo(info, bank) {
   rows.push(['Name in the file', info.name || '—']);
   if (info.description) rows.push(['Description in the file', info.description]);
   rows.push(
-    ['Model', `d = ${c.dim} · ${c.layers} layers · ${c.slots} slots per layer · ${c.vocabSize} tokens`],
-    ['Context', `${c.context === 'hidden' ? 'hidden (each layer reads the previous tokens at its own depth)' : 'input (every layer reads the previous tokens\' embeddings)'}; position ${c.position}; window ${c.maxContext} tokens`],
+    ['Model', `d = ${c.dim} · ${c.layers} layer${c.layers === 1 ? '' : 's'} · ${c.slots} slots per layer · ${c.vocabSize} tokens`],
+    ['Context', `${c.context === 'hidden' ? 'hidden (each layer reads the previous tokens at its own depth)' : 'input (every layer reads the previous tokens\' embeddings)'}; ${c.position === 'none' ? 'position none (no position information: the context read is order-blind)' : `position ${c.position}`}; window ${c.maxContext} tokens`],
     ['Parameters', parameterCount(c).toLocaleString('en')],
     ['File size', `${formatBytes(info.bytes)} (${info.bytes.toLocaleString('en')} bytes)`],
   );
@@ -666,7 +739,10 @@ async function loadBank(source, bank) {
     old?.terminate();
     if (bank.value === FILE_OPTION) fileOption(bank.label);
     ui.bankSelect.value = bank.value;
-    ui.bankNote.textContent = bank.entry?.description ?? `${machine.info.name || 'Your bank'}${machine.info.description ? `: ${machine.info.description}` : ''}`;
+    const about = bank.entry?.description ?? `${machine.info.name || 'Your bank'}${machine.info.description ? `: ${machine.info.description}` : ''}`;
+    const measured = testBitsPerByte(machine.info.training);
+    ui.bankNote.textContent = measured === null ? about
+      : `${about} Measured on held-out text: ${measured.toFixed(3)} bits per byte (lower is better).`;
     ui.bankNote.hidden = false;
     showInfo(machine.info, bank);
     setBankStatus(`Ready: ${bank.label}`, 'ready');

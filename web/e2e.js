@@ -51,7 +51,7 @@ async function run(params) {
   const banks = [];
   for (const b of params.banks) {
     const bytes = b.bytes ?? await bankBytes(b.url);
-    banks.push({ form: { id: b.form, label: b.form }, bytes });
+    banks.push({ form: { id: b.form, label: b.label ?? b.form }, bytes });
   }
   say(`running (${params.quick ? 'quick' : 'full'})…`);
   const res = await runE2E(

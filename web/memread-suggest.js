@@ -1,7 +1,7 @@
 // <memread-suggest>: live next-token suggestions for any text box, from a memread bank.
 //
 //   <script type="module" src="/web/memread-suggest.js"></script>
-//   <memread-suggest bank="/banks/demo-random.safetensors">
+//   <memread-suggest bank="/banks/en-brown.safetensors">
 //     <textarea></textarea>
 //   </memread-suggest>
 //

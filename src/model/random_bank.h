@@ -1,5 +1,5 @@
 // Small banks of any form with random weights, for tests and benchmarks (and, through
-// `memread random-bank`, for anyone who wants one before a trained bank exists).
+// `memread random-bank`, for anyone who wants a bank of a shape no trained bank has).
 #pragma once
 
 #include <cstddef>

@@ -108,6 +108,20 @@ test('without a terminal the progress is plain lines with loss, tokens per secon
   assert.match(result.stderr, /step 4\/4 {2}loss \d+\.\d+ \(\d+\.\d+ bpb\).* \d+ tok\/s {2}0:00 left/);
 });
 
+test('on a terminal the progress is one bar redrawn in place', () => {
+  // script(1) (bsdutils, essential on Debian) gives the command a pseudo-terminal
+  const args = SMALL.filter((a) => a !== '--quiet');
+  const command = [MEMREAD, 'train', ...args, '--steps', '4', '--out', path.join(TMP, 'tty.safetensors')]
+    .map((a) => `'${a}'`).join(' ');
+  const result = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stdout);
+  // each redraw: carriage return, the bar, erase to the end of the line; a newline after the last
+  const redraws = result.stdout.split('\r').filter((piece) => /^\[[#.]{24}\] step \d\/4/.test(piece));
+  assert.equal(redraws.length, 4, JSON.stringify(result.stdout));
+  redraws.slice(0, 3).forEach((piece) => assert.match(piece, /left\x1b\[K$/));
+  assert.match(redraws[3], /^\[#{24}\] step 4\/4 {2}loss \d+\.\d+ .* tok\/s {2}0:00 left\x1b\[K$/);
+});
+
 // The script runs build/native's programs: under scripts/test-sanitize (MEMREAD_CLI set) it would
 // only repeat itself.
 test('scripts/train-banks runs its whole pipeline (quick form) on the Brown corpus', {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { startServerAndBrowser } from './support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BANK = path.join(ROOT, 'banks/demo-random.safetensors');
+const BANK = path.join(ROOT, 'banks/en-brown.safetensors');  // the bank web/examples/embed.html names
 const CLI = path.join(ROOT, 'build/native/memread');
 
 let server;
@@ -121,7 +121,7 @@ test('<memread-suggest> gives a textarea and an input live suggestions; Tab or a
     assert.equal(await page.isHidden('#letter-suggest .memread-suggest-list'), true);
 
     // Both elements read one bank: one worker, one fetch.
-    assert.equal(hits.get('/banks/demo-random.safetensors'), 1);
+    assert.equal(hits.get('/banks/en-brown.safetensors'), 1);
     assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'CSP violations');
     assert.deepEqual(problems, [], 'console errors or warnings, page errors, failed requests or HTTP errors');
   } finally {

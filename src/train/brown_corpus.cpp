@@ -8,6 +8,8 @@
 #include <system_error>
 #include <vector>
 
+#include "model/safetensors.h"  // is_valid_utf8
+
 namespace memread {
 namespace {
 
@@ -36,43 +38,6 @@ void append_sentence_words(std::string_view line, bool at_paragraph_start, std::
     out.append(word.data(), word.size());
     appended = true;
   }
-}
-
-// The offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points
-// above U+10FFFF included), or npos if `bytes` is valid UTF-8.
-size_t first_invalid_utf8(std::string_view bytes) {
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // The sequence length and the allowed range of the second byte, per lead byte (RFC 3629).
-    size_t length;
-    unsigned char low = 0x80, high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) low = 0xA0;   // no overlong 3-byte forms
-      if (lead == 0xED) high = 0x9F;  // no surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) low = 0x90;   // no overlong 4-byte forms
-      if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
-    } else {
-      return i;
-    }
-    if (bytes.size() - i < length) return i;
-    for (size_t k = 1; k < length; ++k) {
-      const unsigned char c = static_cast<unsigned char>(bytes[i + k]);
-      const unsigned char lo = k == 1 ? low : 0x80, hi = k == 1 ? high : 0xBF;
-      if (c < lo || c > hi) return i;
-    }
-    i += length;
-  }
-  return std::string_view::npos;
 }
 
 bool read_whole_file(const std::filesystem::path& path, std::string& bytes) {
@@ -167,8 +132,8 @@ bool load_brown_split(const std::string& dir, BrownSplit& out, std::string& erro
       error = "cannot read Brown corpus file '" + path.string() + "'";
       return false;
     }
-    const size_t bad = first_invalid_utf8(raw);
-    if (bad != std::string_view::npos) {
+    size_t bad = 0;
+    if (!safetensors::is_valid_utf8(raw, &bad)) {
       error = "Brown corpus file '" + path.string() + "' is not UTF-8 (byte " +
               std::to_string(bad) + ")";
       return false;

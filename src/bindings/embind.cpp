@@ -31,13 +31,6 @@ val error_object(const std::string& error) {
   result.set("error", error);
   return result;
 }
-
-const char* context_name(memread::ContextForm form) {
-  return form == memread::ContextForm::kInput ? "input" : "hidden";
-}
-const char* position_name(memread::PositionForm form) {
-  return form == memread::PositionForm::kNone ? "none" : "learned";
-}
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(memread) {
@@ -92,8 +85,8 @@ EMSCRIPTEN_BINDINGS(memread) {
         config.set("layers", c.layers);
         config.set("slots", c.slots);
         config.set("vocabSize", c.vocab_size);
-        config.set("context", std::string(context_name(c.context)));
-        config.set("position", std::string(position_name(c.position)));
+        config.set("context", std::string(memread::context_name(c.context)));
+        config.set("position", std::string(memread::position_name(c.position)));
         config.set("maxContext", c.max_context);
         val info = val::object();
         info.set("config", config);

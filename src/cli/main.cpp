@@ -90,8 +90,6 @@ std::string json_number(double x) {
   return buffer;
 }
 
-const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
-const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
 
 // ---- commands ---------------------------------------------------------------------------------
 
@@ -257,8 +255,8 @@ int random_bank(int argc, char** argv, Failure& failure) {
   }
   const std::string context = args.options.count("context") ? args.options["context"] : "hidden";
   const std::string position = args.options.count("position") ? args.options["position"] : "learned";
-  if (context != "input" && context != "hidden") return (failure = {kExitUsage, "--context is input or hidden"}).code;
-  if (position != "none" && position != "learned") return (failure = {kExitUsage, "--position is none or learned"}).code;
+  if (!parse_context(context, config.context)) return (failure = {kExitUsage, "--context is input or hidden"}).code;
+  if (!parse_position(position, config.position)) return (failure = {kExitUsage, "--position is none or learned"}).code;
   if (!args.options.count("out")) return (failure = {kExitUsage, "--out FILE is required"}).code;
   if (dim == 0 || layers == 0 || slots == 0 || max_context == 0) {
     return (failure = {kExitUsage, "--dim, --layers, --slots and --max-context must be at least 1"}).code;
@@ -267,8 +265,6 @@ int random_bank(int argc, char** argv, Failure& failure) {
   config.layers = layers;
   config.slots = slots;
   config.max_context = max_context;
-  config.context = context == "input" ? ContextForm::kInput : ContextForm::kHidden;
-  config.position = position == "none" ? PositionForm::kNone : PositionForm::kLearned;
   const Bank bank = make_random_bank(config, merges, kSampleEnglish, seed);
   const std::vector<uint8_t> bytes = write_bank(bank);
   std::ofstream out(args.options["out"], std::ios::binary);

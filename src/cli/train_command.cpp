@@ -115,8 +115,8 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
   }
   const std::string context = args.options.count("context") ? args.options.at("context") : "hidden";
   const std::string position = args.options.count("position") ? args.options.at("position") : "learned";
-  if (context != "input" && context != "hidden") return (failure = {kExitUsage, "--context is input or hidden"}), false;
-  if (position != "none" && position != "learned") return (failure = {kExitUsage, "--position is none or learned"}), false;
+  if (!parse_context(context, o.config.context)) return (failure = {kExitUsage, "--context is input or hidden"}), false;
+  if (!parse_position(position, o.config.position)) return (failure = {kExitUsage, "--position is none or learned"}), false;
   if (dim == 0 || layers == 0 || slots == 0 || max_context < 2 || steps == 0 || batch == 0 || threads == 0) {
     return (failure = {kExitUsage, "--dim, --layers, --slots, --steps, --batch, --threads must be at least 1, --max-context at least 2"}), false;
   }
@@ -128,8 +128,6 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
   o.config.layers = layers;
   o.config.slots = slots;
   o.config.max_context = max_context;
-  o.config.context = context == "input" ? ContextForm::kInput : ContextForm::kHidden;
-  o.config.position = position == "none" ? PositionForm::kNone : PositionForm::kLearned;
   o.steps = steps;
   o.batch_sequences = batch;
   o.sequence_tokens = max_context;

@@ -23,10 +23,6 @@ namespace st = safetensors;
 constexpr int kFormatVersion = 1;
 constexpr size_t kByteTokens = 256;  // token ids 0..255 are the bytes
 
-const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
-const char* position_name(PositionForm form) {
-  return form == PositionForm::kLearned ? "learned" : "none";
-}
 
 std::string layer_tensor(size_t layer, const char* what) {
   return "layers." + std::to_string(layer) + "." + what;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 
 namespace memread {
 
@@ -17,6 +18,20 @@ enum class PositionForm {
   kNone,     // "none": no bias
   kLearned,  // "learned": b_l(δ) = P_l[δ−1] for δ = 1..T
 };
+
+// The names the config JSON uses, and back (false for any other name).
+inline const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
+inline const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
+inline bool parse_context(std::string_view name, ContextForm& form) {
+  if (name != "input" && name != "hidden") return false;
+  form = name == "input" ? ContextForm::kInput : ContextForm::kHidden;
+  return true;
+}
+inline bool parse_position(std::string_view name, PositionForm& form) {
+  if (name != "none" && name != "learned") return false;
+  form = name == "none" ? PositionForm::kNone : PositionForm::kLearned;
+  return true;
+}
 
 struct ModelConfig {
   int format_version = 1;

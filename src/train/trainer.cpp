@@ -46,8 +46,6 @@ double decimal(float value) {
   return std::strtod(text, nullptr);
 }
 
-const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
-const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
 
 }  // namespace
 
@@ -88,8 +86,11 @@ bool options_from_json(const std::string& text, TrainOptions& o, std::string& er
     r.config.dim = j.at("dim").get<size_t>();
     r.config.layers = j.at("layers").get<size_t>();
     r.config.slots = j.at("slots").get<size_t>();
-    r.config.context = j.at("context").get<std::string>() == "input" ? ContextForm::kInput : ContextForm::kHidden;
-    r.config.position = j.at("position").get<std::string>() == "none" ? PositionForm::kNone : PositionForm::kLearned;
+    if (!parse_context(j.at("context").get<std::string>(), r.config.context) ||
+        !parse_position(j.at("position").get<std::string>(), r.config.position)) {
+      error = "training options: context is not input/hidden or position not none/learned";
+      return false;
+    }
     r.config.max_context = j.at("max_context").get<size_t>();
     r.steps = j.at("steps").get<size_t>();
     r.batch_sequences = j.at("batch_sequences").get<size_t>();

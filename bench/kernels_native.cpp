@@ -1,7 +1,10 @@
 // The native build of our kernels (SIMDe) on the kernel benchmark's grid, for bench/run.js to
 // print beside the wasm figures. Same data recipe as bench/suite.js: normal(0,1) K, V, q; τ = √d.
-// Then the training kernels' matrix product on the shapes of a training step (--gemm: only those).
+// Then the training kernels' matrix product on the shapes of a training step (--gemm: only those),
+// every variant this CPU runs, with each one's speed relative to wasmsimd and scalar.
 //   memread-bench-kernels [--json] [--seconds S] [--gemm]   (S: time per configuration, default 0.3)
+// A variant this CPU cannot run (avx2 without AVX2 + FMA) is left out; so is, in the read grid, a
+// variant whose read kernels are an earlier variant's (avx2 reads with wasmsimd's).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -81,7 +84,25 @@ struct GemmRow {
   GemmShape shape;
   double us_per_call, gflops;
   size_t samples;
+  double vs_wasmsimd = 0.0, vs_scalar = 0.0;  // GFLOP/s ratios on the same shape (0: not measured)
 };
+
+// The variants this CPU can run.
+std::vector<const memread::KernelSet*> runnable_variants() {
+  std::vector<const memread::KernelSet*> variants;
+  for (size_t v = 0; v < memread::kernel_set_count(); ++v) {
+    if (memread::kernel_set_supported(memread::kernel_set(v))) variants.push_back(&memread::kernel_set(v));
+  }
+  return variants;
+}
+
+// Whether an earlier variant of the list has the same read kernels (then its read grid is theirs).
+bool reads_like_an_earlier_variant(const std::vector<const memread::KernelSet*>& variants, size_t v) {
+  for (size_t u = 0; u < v; ++u) {
+    if (variants[u]->read_one == variants[v]->read_one && variants[u]->read_batch == variants[v]->read_batch) return true;
+  }
+  return false;
+}
 
 // Median µs per product, as measure() does; 2·m·n·k flops.
 GemmRow measure_gemm(const memread::KernelSet& kernels, const GemmShape& s, double budget) {
@@ -137,30 +158,48 @@ int main(int argc, char** argv) {
     }
   }
 
+  const std::vector<const memread::KernelSet*> variants = runnable_variants();
+  std::vector<const memread::KernelSet*> read_variants;
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (!reads_like_an_earlier_variant(variants, v)) read_variants.push_back(variants[v]);
+  }
   std::vector<Row> rows;
   for (size_t d : {64, 128}) {
     if (gemm_only) break;
     for (size_t n : {256, 1024, 4096}) {
       for (size_t b : {1, 64}) {
-        for (size_t v = 0; v < memread::kernel_set_count(); ++v) {
-          rows.push_back(measure(memread::kernel_set(v), d, n, b, seconds / memread::kernel_set_count()));
+        for (const memread::KernelSet* kernels : read_variants) {
+          rows.push_back(measure(*kernels, d, n, b, seconds / read_variants.size()));
         }
       }
     }
   }
 
   // The products of a training step over a sequence of 256 positions (docs/training.md), with
-  // d = 64 and 128 keys and N = 1024 slots: scores S = Q·Kᵀ (Kᵀ stored d×N), out = W·V, the
-  // backward dV += Wᵀ·dOut (W stored 256×N), and the causal context's 256×256×256.
+  // d = 64 and 128 keys and N = 768 or 1024 slots: scores S = Q·Kᵀ (Kᵀ stored d×N), out = W·V, the
+  // backward dV += Wᵀ·dOut (W stored 256×N), and the causal context's 256×256×(d or 256).
   const GemmShape gemm_shapes[] = {
+      {"S=Q.Kt", 256, 768, 128, false, false},  {"out=W.V", 256, 128, 768, false, false},
+      {"dV+=Wt.dO", 768, 128, 256, true, true}, {"causal", 256, 256, 128, false, false},
       {"S=Q.Kt", 256, 1024, 128, false, false}, {"out=W.V", 256, 128, 1024, false, false},
       {"dV+=Wt.dO", 1024, 128, 256, true, true}, {"S=Q.Kt", 256, 1024, 64, false, false},
       {"out=W.V", 256, 64, 1024, false, false},  {"dV+=Wt.dO", 1024, 64, 256, true, true},
       {"causal", 256, 256, 256, false, false}};
   std::vector<GemmRow> gemm_rows;
   for (const GemmShape& shape : gemm_shapes) {
-    for (size_t v = 0; v < memread::kernel_set_count(); ++v) {
-      gemm_rows.push_back(measure_gemm(memread::kernel_set(v), shape, seconds / memread::kernel_set_count()));
+    const size_t first = gemm_rows.size();
+    for (const memread::KernelSet* kernels : variants) {
+      gemm_rows.push_back(measure_gemm(*kernels, shape, seconds / variants.size()));
+    }
+    // Each variant's speed on this shape relative to wasmsimd and scalar.
+    double wasmsimd_gflops = 0.0, scalar_gflops = 0.0;
+    for (size_t i = first; i < gemm_rows.size(); ++i) {
+      if (std::strcmp(gemm_rows[i].variant, "wasmsimd") == 0) wasmsimd_gflops = gemm_rows[i].gflops;
+      if (std::strcmp(gemm_rows[i].variant, "scalar") == 0) scalar_gflops = gemm_rows[i].gflops;
+    }
+    for (size_t i = first; i < gemm_rows.size(); ++i) {
+      if (wasmsimd_gflops > 0.0) gemm_rows[i].vs_wasmsimd = gemm_rows[i].gflops / wasmsimd_gflops;
+      if (scalar_gflops > 0.0) gemm_rows[i].vs_scalar = gemm_rows[i].gflops / scalar_gflops;
     }
   }
 
@@ -175,9 +214,10 @@ int main(int argc, char** argv) {
     std::printf("\n], \"gemm\": [");
     for (size_t i = 0; i < gemm_rows.size(); ++i) {
       const GemmRow& r = gemm_rows[i];
-      std::printf("%s\n  {\"variant\": \"%s\", \"what\": \"%s\", \"m\": %zu, \"n\": %zu, \"k\": %zu, \"us_per_call\": %.4f, \"gflops\": %.3f, \"samples\": %zu}",
-                  i ? "," : "", r.variant, r.shape.what, r.shape.m, r.shape.n, r.shape.k, r.us_per_call,
-                  r.gflops, r.samples);
+      std::printf("%s\n  {\"variant\": \"%s\", \"what\": \"%s\", \"m\": %zu, \"n\": %zu, \"k\": %zu, \"a_transposed\": %s, \"us_per_call\": %.4f, \"gflops\": %.3f, \"samples\": %zu, \"vs_wasmsimd\": %.3f, \"vs_scalar\": %.3f}",
+                  i ? "," : "", r.variant, r.shape.what, r.shape.m, r.shape.n, r.shape.k,
+                  r.shape.a_transposed ? "true" : "false", r.us_per_call, r.gflops, r.samples,
+                  r.vs_wasmsimd, r.vs_scalar);
     }
     std::printf("\n]}\n");
   } else {
@@ -188,10 +228,17 @@ int main(int argc, char** argv) {
       }
       std::printf("\n");
     }
-    std::printf("%-9s %-10s %5s %5s %5s %12s %9s\n", "variant", "gemm", "m", "n", "k", "us/call", "GFLOP/s");
-    for (const GemmRow& r : gemm_rows) {
-      std::printf("%-9s %-10s %5zu %5zu %5zu %12.2f %9.2f\n", r.variant, r.shape.what, r.shape.m,
-                  r.shape.n, r.shape.k, r.us_per_call, r.gflops);
+    std::printf("%-9s %-10s %5s %5s %5s %2s %12s %9s %11s %9s\n", "variant", "gemm", "m", "n", "k",
+                "A", "us/call", "GFLOP/s", "x wasmsimd", "x scalar");
+    for (size_t i = 0; i < gemm_rows.size(); ++i) {
+      const GemmRow& r = gemm_rows[i];
+      const GemmShape& previous = gemm_rows[i > 0 ? i - 1 : 0].shape;
+      const bool new_shape = std::strcmp(r.shape.what, previous.what) != 0 || r.shape.m != previous.m ||
+                             r.shape.n != previous.n || r.shape.k != previous.k;
+      if (i > 0 && new_shape) std::printf("\n");  // a blank line between shapes
+      std::printf("%-9s %-10s %5zu %5zu %5zu %2s %12.2f %9.2f %11.2f %9.1f\n", r.variant, r.shape.what,
+                  r.shape.m, r.shape.n, r.shape.k, r.shape.a_transposed ? "T" : "", r.us_per_call,
+                  r.gflops, r.vs_wasmsimd, r.vs_scalar);
     }
   }
   return 0;

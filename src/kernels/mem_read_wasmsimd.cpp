@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "mem_read.h"
+#include "mem_read_wasmsimd.h"
 #include "simd128.h"
 
 namespace memread {
@@ -149,6 +150,11 @@ inline void panel_times_vector(const float* x, const float* panel, size_t cols, 
   for (size_t i = 0; i < VECS; ++i) store(out + 4 * i, clamp_to_finite(wasm_f32x4_mul(acc[i], scale)));
 }
 
+}  // namespace
+
+// The read kernels are named in namespace wasmsimd (mem_read_wasmsimd.h): the avx2 variant reuses them.
+namespace wasmsimd {
+
 // out(padded_rows(rows)) = clamp(scale · M·x) for M(rows×cols) packed, x(cols).
 void packed_times_vector(const float* x, const float* packed, size_t rows, size_t cols,
                          float scale, float* out) {
@@ -186,6 +192,9 @@ void read_one(const float* q, const float* packed_keys, const float* packed_valu
     for (size_t j = 0; j < n; ++j) weights[j] = e[j] * inv_sum;
   }
 }
+
+}  // namespace wasmsimd
+namespace {
 
 // ---- Tiles of 4 rows (a batch) --------------------------------------------------------------------
 
@@ -262,6 +271,10 @@ void tiles_times_packed(const float* a, size_t a_stride, size_t tiles, const flo
   }
 }
 
+}  // namespace
+
+namespace wasmsimd {
+
 void read_batch(const float* queries, size_t b, const float* packed_keys,
                 const float* packed_values, MemoryShape shape, float temp, float* out,
                 float* scratch) {
@@ -315,6 +328,9 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
   }
 }
 
+}  // namespace wasmsimd
+namespace {
+
 // ---- Causal read against a row-major context -----------------------------------------------------
 
 // q · key for one row-major key, the d % 4 last dimensions scalar.
@@ -352,6 +368,10 @@ void weighted_sum_rows(const float* w, const float* values, size_t n, size_t dv,
     out[c] = acc * scale;
   }
 }
+
+}  // namespace
+
+namespace wasmsimd {
 
 void read_causal(const float* queries, size_t first, size_t rows, const float* keys,
                  const float* values, size_t d, size_t dv, const float* bias, float temp,
@@ -404,6 +424,9 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
     }
   }
 }
+
+}  // namespace wasmsimd
+namespace {
 
 // ---- Training kernels: matrix product and softmax ---------------------------------------------
 
@@ -616,7 +639,8 @@ void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_
 
 }  // namespace
 
-const KernelSet kernels_wasmsimd = {"wasmsimd", read_one,            read_batch, read_causal,
-                                    packed_times_vector, gemm, softmax};
+const KernelSet kernels_wasmsimd = {"wasmsimd",          wasmsimd::read_one,
+                                    wasmsimd::read_batch, wasmsimd::read_causal,
+                                    wasmsimd::packed_times_vector, gemm, softmax};
 
 }  // namespace memread

@@ -446,13 +446,59 @@ bool load_bank(const uint8_t* data, size_t size, Bank& bank, std::string& error)
   return true;
 }
 
-bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error) {
+namespace {
+
+// The first weight of `values` that F16 cannot hold, as an error line; "" when all fit.
+std::string f16_overflow(const std::string& tensor, const std::vector<float>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!st::fits_f16(values[i])) {
+      return "tensor " + st::json_quote(tensor) + ": value " + std::to_string(values[i]) + " at element " +
+             std::to_string(i) + " does not fit F16 (|w| < 65520)";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+bool round_weights_to_f16(Bank& bank, std::string& error) {
+  std::vector<std::pair<std::string, std::vector<float>*>> weights = {{"embed", &bank.embed}};
+  for (size_t l = 0; l < bank.layers.size(); ++l) {
+    weights.push_back({layer_tensor(l, "keys"), &bank.layers[l].keys});
+    weights.push_back({layer_tensor(l, "values"), &bank.layers[l].values});
+  }
+  for (const auto& [name, values] : weights) {
+    if (!(error = f16_overflow(name, *values)).empty()) return false;
+  }
+  for (const auto& [name, values] : weights) {
+    for (float& w : *values) w = st::f16_to_f32(st::f32_to_f16(w));
+  }
+  return true;
+}
+
+bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error, WeightDType weights) {
   if (!validate_bank(bank, error)) return false;
   const ModelConfig& c = bank.config;
 
   auto floats = [](std::string name, std::vector<uint64_t> shape, const float* data, size_t n) {
     return st::TensorToWrite{std::move(name), st::DType::kF32, std::move(shape), data,
                              n * sizeof(float)};
+  };
+  // A weight matrix, as F32 or narrowed to F16 into `halves` (which must outlive the write).
+  std::vector<std::vector<uint16_t>> halves;
+  halves.reserve(1 + 2 * c.layers);
+  auto matrix = [&](std::string name, std::vector<uint64_t> shape, const std::vector<float>& values,
+                    st::TensorToWrite& out) {
+    if (weights == WeightDType::kF32) {
+      out = floats(std::move(name), std::move(shape), values.data(), values.size());
+      return true;
+    }
+    if (!(error = f16_overflow(name, values)).empty()) return false;
+    std::vector<uint16_t>& half = halves.emplace_back(values.size());
+    for (size_t i = 0; i < values.size(); ++i) half[i] = st::f32_to_f16(values[i]);
+    out = st::TensorToWrite{std::move(name), st::DType::kF16, std::move(shape), half.data(),
+                            half.size() * sizeof(uint16_t)};
+    return true;
   };
   std::vector<std::array<float, 3>> temps(c.layers);  // [layers, 3], alive until written
   std::vector<int32_t> merges;                        // [M, 2]
@@ -463,14 +509,14 @@ bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error
   }
 
   std::vector<st::TensorToWrite> tensors;
-  tensors.push_back(floats("embed", {c.vocab_size, c.dim}, bank.embed.data(), bank.embed.size()));
+  if (!matrix("embed", {c.vocab_size, c.dim}, bank.embed, tensors.emplace_back())) return false;
   for (size_t l = 0; l < c.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
     temps[l] = {layer.temp_assoc, layer.temp_context, layer.temp_mlp};
-    tensors.push_back(floats(layer_tensor(l, "keys"), {c.slots, c.dim}, layer.keys.data(),
-                             layer.keys.size()));
-    tensors.push_back(floats(layer_tensor(l, "values"), {c.slots, c.dim}, layer.values.data(),
-                             layer.values.size()));
+    if (!matrix(layer_tensor(l, "keys"), {c.slots, c.dim}, layer.keys, tensors.emplace_back()) ||
+        !matrix(layer_tensor(l, "values"), {c.slots, c.dim}, layer.values, tensors.emplace_back())) {
+      return false;
+    }
     tensors.push_back(floats(layer_tensor(l, "temps"), {3}, temps[l].data(), 3));
     if (c.position == PositionForm::kLearned) {
       tensors.push_back(floats(layer_tensor(l, "position"), {c.max_context},

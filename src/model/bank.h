@@ -50,11 +50,23 @@ constexpr size_t kMaxContext = 65536;
 // dim 64]`).
 bool load_bank(const uint8_t* data, size_t size, Bank& bank, std::string& error);
 
-// Serialises `bank` as a safetensors file (F32 tensors, I32 merges, metadata strings, tensors in
-// a fixed order). The result loads back with load_bank to an identical Bank.
-// An invalid bank (validate_bank false) gives an empty vector; the overload below says why.
+// How a written file stores the weight matrices (embed, keys, values). F16 halves the file; the
+// temperatures and position biases stay F32 (they are few and each one matters).
+enum class WeightDType { kF32, kF16 };
+
+// Serialises `bank` as a safetensors file (float tensors, I32 merges, metadata strings, tensors in
+// a fixed order). With F32 the result loads back with load_bank to an identical Bank; with F16 to
+// the bank round_weights_to_f16 makes (the trainer rounds before its final evaluation, so a bank's
+// measured figures are those of the weights the file holds).
+// An invalid bank (validate_bank false) gives an empty vector; the overload below says why, and
+// also fails when an F16 weight would overflow (|w| ≥ 65520).
 std::vector<uint8_t> write_bank(const Bank& bank);
-bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error);
+bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error,
+                WeightDType weights = WeightDType::kF32);
+
+// Rounds embed, keys and values to the nearest binary16 values (ties to even), as an F16 file
+// stores them. False with `error` naming the tensor if a weight does not fit F16.
+bool round_weights_to_f16(Bank& bank, std::string& error);
 
 // The config as the JSON text stored in `memread.config`, keys in the order of ModelConfig.
 std::string config_to_json(const ModelConfig& config);

@@ -12,6 +12,7 @@
 #include "model/safetensors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <unordered_set>
@@ -92,6 +93,28 @@ float f16_to_f32(uint16_t half) {
   std::memcpy(&value, &bits, sizeof value);
   return value;
 }
+
+uint16_t f32_to_f16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint16_t sign = uint16_t((bits >> 16) & 0x8000u);
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return sign | 0x7e00u;  // NaN (quiet)
+  if (magnitude >= 0x477ff000u) return sign | 0x7c00u;  // ≥ 65520 (or inf): rounds past 65504
+  if (magnitude >= 0x38800000u) {
+    // Normal: drop 13 mantissa bits, rounding to nearest even; a carry out of the mantissa moves
+    // into the exponent, which is exactly right. Then rebias the exponent (127 → 15).
+    const uint32_t rounded = magnitude + 0x0fffu + ((magnitude >> 13) & 1u);
+    return sign | uint16_t((rounded >> 13) - ((127u - 15u) << 10));
+  }
+  // Below 2^-14: a subnormal (or 0), a multiple of 2^-24. Scaling by 2^24 is exact, and nearbyint
+  // rounds to even; 1024 (2^-14 itself) is the smallest normal's encoding too.
+  float magnitude_value;
+  std::memcpy(&magnitude_value, &magnitude, sizeof magnitude_value);
+  return sign | uint16_t(std::nearbyint(magnitude_value * 16777216.0f));
+}
+
+bool fits_f16(float value) { return std::fabs(value) < 65520.0f; }
 
 bool is_valid_utf8(std::string_view text, size_t* bad_offset) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());

@@ -82,6 +82,14 @@ bool write(const std::vector<TensorToWrite>& tensors,
 // Widens an IEEE binary16 value exactly (subnormals, ±inf and NaN included).
 float f16_to_f32(uint16_t half);
 
+// Narrows to the nearest IEEE binary16 value, ties to even (as a cast in hardware does). Magnitudes
+// from 65520 up become ±inf and NaN stays NaN: a writer that must stay finite checks first
+// (fits_f16).
+uint16_t f32_to_f16(float value);
+
+// True when `value` is finite and rounds to a finite binary16 value (|value| < 65520).
+bool fits_f16(float value);
+
 // True when `text` is well-formed UTF-8 (no overlong forms, surrogates, or code points above
 // U+10FFFF). On false, `bad_offset` (if given) receives the offset of the first bad sequence.
 bool is_valid_utf8(std::string_view text, size_t* bad_offset = nullptr);

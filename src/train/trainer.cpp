@@ -126,7 +126,7 @@ Trainer::Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int
         c.vocab_size = 256 + merges_.size();
         return c;
       }()),
-      kernels_(default_kernel_set()) {
+      kernels_(fastest_training_kernel_set()) {
   options_.config = layout_.config;
   if (options_.sequence_tokens == 0) options_.sequence_tokens = options_.config.max_context;
   options_.threads = std::max<size_t>(1, options_.threads);
@@ -229,6 +229,20 @@ StepReport Trainer::train_step() {
   report.gradient_norm = norm;
   report.tokens = predicted;
   return report;
+}
+
+bool Trainer::round_weights_to_f16(std::string& error) {
+  Bank rounded = bank();
+  if (!memread::round_weights_to_f16(rounded, error)) return false;
+  // Only the weight matrices change: temperatures and position biases keep their exact bits.
+  const ModelConfig& c = layout_.config;
+  auto copy = [&](const std::vector<float>& from, size_t at) { std::copy(from.begin(), from.end(), parameters_.begin() + long(at)); };
+  copy(rounded.embed, layout_.embed);
+  for (size_t l = 0; l < c.layers; ++l) {
+    copy(rounded.layers[l].keys, layout_.keys[l]);
+    copy(rounded.layers[l].values, layout_.values[l]);
+  }
+  return true;
 }
 
 HeldOutScore Trainer::evaluate(const std::vector<int32_t>& tokens) const {

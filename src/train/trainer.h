@@ -81,6 +81,10 @@ class Trainer {
   // The bank of the current parameters (metadata left empty).
   Bank bank() const { return to_bank(layout_, parameters_, merges_); }
 
+  // Rounds E, K and V to binary16, as a bank written with F16 weights stores them, so that the
+  // final evaluation measures the file's weights. False (nothing changed) when one does not fit.
+  bool round_weights_to_f16(std::string& error);
+
   // Checkpoints: parameters, AdamW moments, the step, the options and the merges, in one
   // safetensors file. A resumed run continues exactly as if it had not stopped.
   bool save_checkpoint(const std::string& path, std::string& error) const;

@@ -49,6 +49,28 @@ test('train writes a valid bank whose metadata figures memread eval reproduces',
   assert.ok(Math.abs(bits(run('eval', '--bank', out, '--json', VALIDATION)) - training.test_bits_per_byte) < 1e-4);
 });
 
+test('--dtype f16 writes half-size weights and the figures measured on them', () => {
+  const f32 = path.join(TMP, 'f32.safetensors');
+  const f16 = path.join(TMP, 'f16.safetensors');
+  assert.equal(run('train', ...SMALL, '--steps', '8', '--out', f32).code, 0);
+  const result = run('train', ...SMALL, '--steps', '8', '--out', f16, '--dtype', 'f16', '--json');
+  assert.equal(result.code, 0, result.stderr);
+  const figures = JSON.parse(result.stdout);
+  assert.equal(figures.weights_dtype, 'F16');
+  // the safetensors header names E, K and V as F16, temperatures as F32
+  const file = fs.readFileSync(f16);
+  const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString('utf8'));
+  assert.equal(header.embed.dtype, 'F16');
+  assert.equal(header['layers.1.keys'].dtype, 'F16');
+  assert.equal(header['layers.1.values'].dtype, 'F16');
+  assert.equal(header['layers.1.temps'].dtype, 'F32');
+  assert.ok(fs.statSync(f16).size < 0.7 * fs.statSync(f32).size);
+  // the same run: the rounded weights score (almost) as the F32 ones, and eval reproduces them exactly
+  const f32Figures = JSON.parse(JSON.parse(run('inspect', '--bank', f32, '--json').stdout).training);
+  assert.ok(Math.abs(figures.validation_bits_per_byte - f32Figures.validation_bits_per_byte) < 0.01);
+  assert.ok(Math.abs(bits(run('eval', '--bank', f16, '--json', VALIDATION)) - figures.validation_bits_per_byte) < 1e-4);
+});
+
 test('a run resumed from its checkpoint writes the same bank as one that never stopped', () => {
   const straight = path.join(TMP, 'straight.safetensors');
   assert.equal(run('train', ...SMALL, '--steps', '10', '--out', straight).code, 0);
@@ -82,6 +104,7 @@ test('bad arguments and files fail in one line with the documented exit code', (
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--vocab', '100000'], 2, /--vocab wants a whole number/],
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dim', '0'], 2, /at least 1/],
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--frobnicate', '1'], 2, /unknown option --frobnicate/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dtype', 'f8'], 2, /--dtype is f32 or f16/],
     [['train', '--out', path.join(TMP, 'x'), '--corpus', path.join(TMP, 'no-such-dir')], 1, /no-such-dir/],
     [['train', '--out', path.join(TMP, 'x'), '--train-text', path.join(TMP, 'missing.txt'), '--validation-text', VALIDATION], 1, /cannot open/],
   ];

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -1100,6 +1101,82 @@ TEST(F16, EveryValueWidensExactly) {
     ASSERT_EQ(double(got), sign * want) << h;
     ASSERT_EQ(std::signbit(got), bool(h & 0x8000)) << h;
   }
+}
+
+TEST(F16, NarrowingRoundsToNearestEvenAndWideningUndoesIt) {
+  // Every finite binary16 value survives f32 → f16; NaN stays NaN; beyond 65504 overflows to ±inf.
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float wide = st::f16_to_f32(uint16_t(h));
+    if (std::isnan(wide)) {
+      ASSERT_TRUE(std::isnan(st::f16_to_f32(st::f32_to_f16(wide)))) << h;
+      continue;
+    }
+    ASSERT_EQ(st::f32_to_f16(wide), h) << h;
+  }
+  // Halfway between neighbours: ties go to the even mantissa; just off halfway to the nearer one.
+  // Consecutive normal and subnormal pairs, the normal/subnormal border, and the top of the range.
+  for (uint16_t h : {uint16_t(0x3c00), uint16_t(0x3c01), uint16_t(0x0001), uint16_t(0x0002),
+                     uint16_t(0x03ff), uint16_t(0x0400), uint16_t(0x7bfe), uint16_t(0x8001), uint16_t(0xbc00)}) {
+    const double low = st::f16_to_f32(h), high = st::f16_to_f32(uint16_t(h + 1));
+    const uint16_t even = (h & 1) == 0 ? h : uint16_t(h + 1);
+    EXPECT_EQ(st::f32_to_f16(float((low + high) / 2)), even) << std::hex << h;
+    EXPECT_EQ(st::f32_to_f16(std::nextafter(float((low + high) / 2), float(low))), h) << std::hex << h;
+    EXPECT_EQ(st::f32_to_f16(std::nextafter(float((low + high) / 2), float(high))), uint16_t(h + 1)) << std::hex << h;
+  }
+  EXPECT_EQ(st::f32_to_f16(65519.996f), 0x7bffu);  // rounds down to 65504
+  EXPECT_EQ(st::f32_to_f16(65520.0f), 0x7c00u);    // the tie with 65536 goes to even: +inf
+  EXPECT_EQ(st::f32_to_f16(-1e30f), 0xfc00u);
+  EXPECT_EQ(st::f32_to_f16(1e-9f), 0x0000u);        // below half the smallest subnormal
+  EXPECT_EQ(st::f32_to_f16(-0.0f), 0x8000u);
+  EXPECT_TRUE(st::fits_f16(65519.0f));
+  EXPECT_FALSE(st::fits_f16(65520.0f));
+  EXPECT_FALSE(st::fits_f16(std::numeric_limits<float>::infinity()));
+  EXPECT_FALSE(st::fits_f16(std::numeric_limits<float>::quiet_NaN()));
+}
+
+TEST(BankRoundTrip, F16WeightsLoadAsTheBankRoundedToF16) {
+  Bank bank = tiny_bank();
+  bank.embed[0] = 0.1f;               // not exact in F16: rounds
+  bank.layers[1].values[5] = -1e-6f;  // subnormal in F16
+  bank.layers[0].temp_context = 0.1f; // temperatures stay F32, exactly
+  std::vector<uint8_t> file;
+  std::string error;
+  ASSERT_TRUE(write_bank(bank, file, error, WeightDType::kF16)) << error;
+  EXPECT_LT(file.size(), write_bank(bank).size());
+  st::File parsed;
+  expect_parse_ok(file, &parsed);
+  EXPECT_EQ(parsed.find("embed")->dtype, st::DType::kF16);
+  EXPECT_EQ(parsed.find("layers.1.keys")->dtype, st::DType::kF16);
+  EXPECT_EQ(parsed.find("layers.1.values")->dtype, st::DType::kF16);
+  EXPECT_EQ(parsed.find("layers.0.temps")->dtype, st::DType::kF32);
+  EXPECT_EQ(parsed.find("layers.0.position")->dtype, st::DType::kF32);
+  EXPECT_EQ(parsed.find("readout.temp")->dtype, st::DType::kF32);
+
+  Bank rounded = bank;
+  ASSERT_TRUE(round_weights_to_f16(rounded, error)) << error;
+  EXPECT_NE(rounded.embed[0], bank.embed[0]);
+  EXPECT_EQ(rounded.embed[0], st::f16_to_f32(st::f32_to_f16(0.1f)));
+  EXPECT_EQ(rounded.layers[0].temp_context, 0.1f);
+  const Bank loaded = expect_load_ok(file);
+  EXPECT_TRUE(same_bank(loaded, rounded));
+  // Rounded weights are F16 values already: writing them again as F16 gives the same bytes.
+  std::vector<uint8_t> again;
+  ASSERT_TRUE(write_bank(loaded, again, error, WeightDType::kF16)) << error;
+  EXPECT_EQ(again, file);
+}
+
+TEST(BankRoundTrip, F16RefusesAWeightItCannotHold) {
+  Bank bank = tiny_bank();
+  bank.layers[1].keys[3] = 70000.0f;
+  std::vector<uint8_t> file;
+  std::string error;
+  EXPECT_FALSE(write_bank(bank, file, error, WeightDType::kF16));
+  EXPECT_EQ(error, "tensor \"layers.1.keys\": value 70000.000000 at element 3 does not fit F16 (|w| < 65520)");
+  expect_one_line(error);
+  Bank rounded = bank;
+  EXPECT_FALSE(round_weights_to_f16(rounded, error));
+  EXPECT_TRUE(same_bank(rounded, bank));  // nothing changed
+  EXPECT_TRUE(write_bank(bank, file, error)) << "F32 holds it: " << error;
 }
 
 // ---- bank files: malformed ones ----------------------------------------------------------------

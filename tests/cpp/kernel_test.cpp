@@ -108,6 +108,12 @@ class ReadTester {
 
 class KernelVariant : public ::testing::TestWithParam<size_t> {
  protected:
+  // A variant this CPU cannot run (avx2 without AVX2 + FMA) is skipped, not failed.
+  void SetUp() override {
+    if (!kernel_set_supported(kernels())) {
+      GTEST_SKIP() << "variant " << kernels().name << " needs CPU features this machine lacks";
+    }
+  }
   const KernelSet& kernels() const { return kernel_set(GetParam()); }
 };
 
@@ -401,11 +407,34 @@ TEST_P(KernelVariant, GemmMatchesReferenceForSizesAroundTheSimdWidthAndTile) {
   }
 }
 
+TEST_P(KernelVariant, GemmMatchesReferenceAroundTheAvx2TileAndWidth) {
+  // Around 8 lanes, the avx2 6×16 register tile (6, 12, 18 rows; 16, 32 columns).
+  const size_t rows[] = {5, 6, 7, 11, 12, 13, 17, 18, 19};
+  const size_t cols[] = {1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33};
+  const size_t depths[] = {1, 2, 8, 9, 16, 17};
+  size_t combination = 0;
+  for (size_t m : rows) {
+    for (size_t n : cols) {
+      for (size_t k : depths) {
+        for (bool a_transposed : {false, true}) {
+          for (bool accumulate : {false, true}) {
+            const size_t pad = combination++ % 2 == 0 ? 0 : 5;
+            GemmTester().m(m).n(n).k(k).a_transposed(a_transposed).accumulate(accumulate).pad(pad).test(kernels());
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(KernelVariant, GemmCrossesItsCacheBlocks) {
-  // Past the wasmsimd blocks of b (128 rows × 64 columns) and of a (16 rows), and the trainer's
-  // shapes in small: Q·Kᵀ, W·V, Wᵀ·dOut.
+  // Past the wasmsimd blocks of b (128 rows × 64 columns) and of a (16 rows), past the avx2
+  // blocks (256 deep, 96 rows of a, 512 columns of b), and the trainer's shapes in small: Q·Kᵀ,
+  // W·V, Wᵀ·dOut.
   const size_t shapes[][3] = {{33, 131, 129}, {16, 64, 128}, {17, 65, 257}, {5, 200, 300},
-                              {20, 72, 40},   {40, 9, 150},  {150, 12, 33}};
+                              {20, 72, 40},   {40, 9, 150},  {150, 12, 33}, {97, 33, 255},
+                              {95, 17, 256},  {96, 16, 257}, {13, 511, 20}, {7, 512, 513},
+                              {8, 513, 9},    {103, 529, 70}};
   for (const auto& shape : shapes) {
     for (bool a_transposed : {false, true}) {
       for (bool accumulate : {false, true}) {
@@ -543,6 +572,24 @@ TEST(Build, EveryVariantIsListedOnceByName) {
   }
   EXPECT_EQ(find_kernel_set("no-such-variant"), nullptr);
   EXPECT_STREQ(default_kernel_set().name, "wasmsimd");
+}
+
+TEST(Build, TrainingUsesAvx2WhereBuiltAndSupportedAndInferenceStaysWasmsimd) {
+  EXPECT_TRUE(kernel_set_supported(default_kernel_set()));
+  EXPECT_TRUE(kernel_set_supported(kernel_set(0)));  // the scalar reference runs everywhere
+  const KernelSet* avx2 = find_kernel_set("avx2");
+#if defined(MEMREAD_HAS_AVX2_VARIANT)
+  ASSERT_NE(avx2, nullptr);
+  EXPECT_EQ(&fastest_training_kernel_set(), kernel_set_supported(*avx2) ? avx2 : &default_kernel_set());
+  // Its read kernels are wasmsimd's: inference runs the kernels the browser runs.
+  EXPECT_EQ(avx2->read_one, default_kernel_set().read_one);
+  EXPECT_EQ(avx2->read_batch, default_kernel_set().read_batch);
+  EXPECT_EQ(avx2->read_causal, default_kernel_set().read_causal);
+  EXPECT_EQ(avx2->packed_times_vector, default_kernel_set().packed_times_vector);
+#else
+  EXPECT_EQ(avx2, nullptr);
+  EXPECT_EQ(&fastest_training_kernel_set(), &default_kernel_set());
+#endif
 }
 
 // ---- PackedBank -----------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class TrainGradient : public ::testing::TestWithParam<std::tuple<size_t, size_t>
 TEST_P(TrainGradient, EveryParameterKindMatchesFiniteDifferencesOfTheReference) {
   const Form& form = kForms[std::get<0>(GetParam())];
   const KernelSet& kernels = kernel_set(std::get<1>(GetParam()));
+  if (!kernel_set_supported(kernels)) GTEST_SKIP() << kernels.name << ": this CPU lacks its instructions";
   const ParameterLayout layout(gradient_config(form));
   std::vector<float> p = random_parameters(layout, 7);
   // 8 tokens: 7 positions, a repeated token (its embedding row gets two lookups' gradients)

@@ -197,8 +197,35 @@ TEST(Trainer, TrainWriteLoadGivesTheSameLogits) {
   StepWeights weights;
   weights.refresh(trainer.layout(), trainer.parameters());
   SequenceWorkspace workspace(trainer.layout().config, 20);
-  const double trainer_loss = sequence_loss(default_kernel_set(), weights, run.tokens.data(), 20, 19, workspace, nullptr);
+  const double trainer_loss = sequence_loss(fastest_training_kernel_set(), weights, run.tokens.data(), 20, 19, workspace, nullptr);
   EXPECT_NEAR(trainer_loss, machine_loss, 1e-4 * std::max(1.0, machine_loss));
+}
+
+TEST(Trainer, F16WeightsAreRoundedBeforeTheFinalEvaluationSoTheFileScoresTheSame) {
+  const SmallRun run;
+  Trainer trainer = run.trainer(small_options(ContextForm::kHidden, PositionForm::kLearned));
+  for (int i = 0; i < 10; ++i) trainer.train_step();
+  const std::vector<float> before = trainer.parameters();
+  std::string error;
+  ASSERT_TRUE(trainer.round_weights_to_f16(error)) << error;
+  // E, K, V moved to F16 values; temperatures and position biases kept their bits.
+  const ParameterLayout& layout = trainer.layout();
+  size_t changed = 0;
+  for (size_t i = 0; i < layout.total; ++i) changed += trainer.parameters()[i] != before[i];
+  EXPECT_GT(changed, layout.total / 2);
+  for (size_t l = 0; l < layout.config.layers; ++l) {
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(trainer.parameters()[layout.log_temps[l] + i], before[layout.log_temps[l] + i]);
+    for (size_t i = 0; i < layout.config.max_context; ++i) EXPECT_EQ(trainer.parameters()[layout.position[l] + i], before[layout.position[l] + i]);
+  }
+  EXPECT_EQ(trainer.parameters()[layout.log_readout_temp], before[layout.log_readout_temp]);
+
+  std::vector<uint8_t> file;
+  ASSERT_TRUE(write_bank(trainer.bank(), file, error, WeightDType::kF16)) << error;
+  Machine loaded;
+  ASSERT_TRUE(loaded.load(file.data(), file.size(), error)) << error;
+  const std::vector<int32_t> held_out(run.tokens.begin(), run.tokens.begin() + 300);
+  const HeldOutScore mine = trainer.evaluate(held_out);
+  EXPECT_NEAR(mine.bits_per_byte, loaded.evaluate(held_out).bits_per_byte, 1e-5);
 }
 
 }  // namespace

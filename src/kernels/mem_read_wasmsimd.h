@@ -1,0 +1,23 @@
+// The wasmsimd variant's read kernels, by name, for other variants to reuse: the avx2 variant
+// (mem_read_avx2.cpp) has native code only for the trainer's kernels and reads with these, since
+// inference runs in the browser (wasm). Everyone else reaches them through kernels_wasmsimd.
+#pragma once
+
+#include "mem_read.h"
+
+namespace memread {
+namespace wasmsimd {
+
+void read_one(const float* q, const float* packed_keys, const float* packed_values,
+              MemoryShape shape, float temp, float* out, float* weights, float* scratch);
+void read_batch(const float* queries, size_t b, const float* packed_keys,
+                const float* packed_values, MemoryShape shape, float temp, float* out,
+                float* scratch);
+void read_causal(const float* queries, size_t first, size_t rows, const float* keys,
+                 const float* values, size_t d, size_t dv, const float* bias, float temp,
+                 float* out, float* weights, float* scratch);
+void packed_times_vector(const float* x, const float* packed, size_t rows, size_t cols,
+                         float scale, float* out);
+
+}  // namespace wasmsimd
+}  // namespace memread

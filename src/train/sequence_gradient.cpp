@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "train/splitmix64.h"
+
 namespace memread::train {
 
 namespace {
@@ -130,6 +132,9 @@ SequenceWorkspace::SequenceWorkspace(const ModelConfig& c, size_t max_positions)
   d_x0_.resize(n * d);
   g_.resize(n * d);
   d_scores_.resize(n * std::max({c.slots, n, c.vocab_size}));
+  dropout_scale_.assign(c.layers * 3, std::vector<float>(n * d));
+  read_out_.resize(n * d);
+  d_read_out_.resize(n * d);
 }
 
 // One sequence's forward and backward, step by step (the workspace's buffers, named as in DESIGN §1).
@@ -141,6 +146,44 @@ struct SequencePass {
   SequenceWorkspace& ws;
   const int32_t* tokens;
   size_t n;  // positions
+  ReadDropout dropout;
+
+  enum Read { kAssociative = 0, kContext = 1, kSwapped = 2 };
+  bool dropping() const { return dropout.rate > 0.0f; }
+  float* dropout_scale(size_t l, Read r) { return ws.dropout_scale_[l * 3 + r].data(); }
+
+  // Every read's mask, drawn element by element from (seed, layer, read, element).
+  void draw_dropout_masks() {
+    const size_t count = n * c.dim;
+    const float kept = 1.0f / (1.0f - dropout.rate);
+    for (size_t m = 0; m < c.layers * 3; ++m) {
+      float* scale = ws.dropout_scale_[m].data();
+      for (size_t e = 0; e < count; ++e) {
+        const uint64_t bits = splitmix64(dropout.seed ^ splitmix64(m * count + e));
+        const float uniform = float(bits >> 40) * 0x1.0p-24f;  // [0, 1)
+        scale[e] = uniform < dropout.rate ? 0.0f : kept;
+      }
+    }
+  }
+  // Where a read adds its output: straight into the residual stream, or, with dropout, into a
+  // zeroed scratch buffer whose masked rows finish_read then adds to the stream.
+  float* read_target(float* residual) {
+    if (!dropping()) return residual;
+    std::fill(ws.read_out_.begin(), ws.read_out_.begin() + long(n * c.dim), 0.0f);
+    return ws.read_out_.data();
+  }
+  void finish_read(size_t l, Read r, float* residual) {
+    if (!dropping()) return;
+    const float* scale = dropout_scale(l, r);
+    for (size_t e = 0; e < n * c.dim; ++e) residual[e] += scale[e] * ws.read_out_[e];
+  }
+  // ∂loss/∂(the read's output before its mask) = scale ⊙ d_h; d_h itself without dropout.
+  const float* read_gradient(size_t l, Read r, const float* d_h) {
+    if (!dropping()) return d_h;
+    const float* scale = dropout_scale(l, r);
+    for (size_t e = 0; e < n * c.dim; ++e) ws.d_read_out_[e] = scale[e] * d_h[e];
+    return ws.d_read_out_.data();
+  }
 
   const float* param(size_t at) const { return sw.parameters + at; }
   const float* position_bias(size_t l) const {
@@ -161,17 +204,20 @@ struct SequencePass {
     std::memcpy(h0, x, n * d * sizeof(float));
     std::memcpy(h1, h0, n * d * sizeof(float));
     read_forward(k, n, N, d, h0, sw.keys_t[l].data(), param(layout.values[l]), sw.temp_assoc[l], {},
-                 ws.w_assoc_[l].data(), h1);
+                 ws.w_assoc_[l].data(), read_target(h1));
+    finish_read(l, kAssociative, h1);
     // 2. h2 = h1 + ctx(h1): keys = values = C_l rows j < i, bias P_l[i − j − 1]
     const float* context = context_rows(l);
     transpose(context, n, d, ws.context_t_.data());
     std::memcpy(h2, h1, n * d * sizeof(float));
     read_forward(k, n, n, d, h1, ws.context_t_.data(), context, sw.temp_context[l],
-                 {true, position_bias(l)}, ws.w_context_[l].data(), h2);
+                 {true, position_bias(l)}, ws.w_context_[l].data(), read_target(h2));
+    finish_read(l, kContext, h2);
     // 3. x_next = h2 + mem(h2, V, K, τm): the same bank, keys and values swapped
     std::memcpy(x_next, h2, n * d * sizeof(float));
     read_forward(k, n, N, d, h2, sw.values_t[l].data(), param(layout.keys[l]), sw.temp_mlp[l], {},
-                 ws.w_mlp_[l].data(), x_next);
+                 ws.w_mlp_[l].data(), read_target(x_next));
+    finish_read(l, kSwapped, x_next);
   }
 
   // Layer l backward: d_h(n×d) holds ∂loss/∂x_next on entry and ∂loss/∂x on return.
@@ -183,8 +229,8 @@ struct SequencePass {
     float* d_log_temps = gradient + layout.log_temps[l];
     // 3. the swapped read: queries h2, Keys = V, Values = K (d_h flows on through the residual)
     read_backward(k, n, N, d, ws.h2_[l].data(), param(layout.values[l]), sw.keys_t[l].data(),
-                  sw.temp_mlp[l], ws.w_mlp_[l].data(), d_h, d_h, d_values, d_keys, d_log_temps + 2,
-                  nullptr, ws.d_scores_.data(), ws.g_.data());
+                  sw.temp_mlp[l], ws.w_mlp_[l].data(), read_gradient(l, kSwapped, d_h), d_h, d_values,
+                  d_keys, d_log_temps + 2, nullptr, ws.d_scores_.data(), ws.g_.data());
     // 2. the context read: Keys = Values = C_l, whose gradient goes to x (hidden) or to E's rows
     const float* context = context_rows(l);
     transpose(context, n, d, ws.context_t_.data());
@@ -192,18 +238,19 @@ struct SequencePass {
     if (c.context == ContextForm::kHidden) std::fill(ws.d_context_.begin(), ws.d_context_.begin() + long(n * d), 0.0f);
     float* d_position = c.position == PositionForm::kLearned ? gradient + layout.position[l] : nullptr;
     read_backward(k, n, n, d, ws.h1_[l].data(), context, ws.context_t_.data(), sw.temp_context[l],
-                  ws.w_context_[l].data(), d_h, d_h, d_context, d_context, d_log_temps + 1,
-                  d_position, ws.d_scores_.data(), ws.g_.data());
+                  ws.w_context_[l].data(), read_gradient(l, kContext, d_h), d_h, d_context, d_context,
+                  d_log_temps + 1, d_position, ws.d_scores_.data(), ws.g_.data());
     // 1. the associative read: queries h0, Keys = K, Values = V
     read_backward(k, n, N, d, ws.h0_[l].data(), param(layout.keys[l]), sw.values_t[l].data(),
-                  sw.temp_assoc[l], ws.w_assoc_[l].data(), d_h, d_h, d_keys, d_values,
-                  d_log_temps + 0, nullptr, ws.d_scores_.data(), ws.g_.data());
+                  sw.temp_assoc[l], ws.w_assoc_[l].data(), read_gradient(l, kAssociative, d_h), d_h,
+                  d_keys, d_values, d_log_temps + 0, nullptr, ws.d_scores_.data(), ws.g_.data());
     // hidden form: C_l = h0 = x, so the context's gradient joins x's
     if (c.context == ContextForm::kHidden) add(d_h, ws.d_context_.data(), n * d);
   }
 
   double run(size_t first_scored, float* gradient) {
     const size_t d = c.dim, V = c.vocab_size;
+    if (dropping()) draw_dropout_masks();
     // x⁰_j = E[t_j]
     for (size_t j = 0; j < n; ++j) {
       std::memcpy(ws.x0_.data() + j * d, param(layout.embed) + size_t(tokens[j]) * d, d * sizeof(float));
@@ -266,9 +313,10 @@ struct SequencePass {
 };
 
 double sequence_loss(const KernelSet& kernels, const StepWeights& weights, const int32_t* tokens,
-                     size_t n, size_t first_scored, SequenceWorkspace& workspace, float* gradient) {
+                     size_t n, size_t first_scored, SequenceWorkspace& workspace, float* gradient,
+                     ReadDropout dropout) {
   const ParameterLayout& layout = *weights.layout;
-  SequencePass pass{kernels, weights, layout, layout.config, workspace, tokens, n};
+  SequencePass pass{kernels, weights, layout, layout.config, workspace, tokens, n, dropout};
   return pass.run(first_scored, gradient);
 }
 

@@ -48,12 +48,24 @@ class SequenceWorkspace {
   std::vector<float> context_t_;                // [d, n]        Cᵀ of the layer at hand
   std::vector<float> d_h_, d_context_, d_x0_, g_;  // [n, d]     backward running gradients
   std::vector<float> d_scores_;                 // [n, max(slots, n, vocab)]
+  std::vector<std::vector<float>> dropout_scale_;  // [layers × 3 reads] → [n, d]  0 or 1/(1 − rate)
+  std::vector<float> read_out_, d_read_out_;    // [n, d]        a read's output and its gradient, with dropout
+};
+
+// Dropout on the three reads' outputs, for training only: each element of a read's output is kept
+// with probability 1 − rate and then scaled by 1/(1 − rate), before it joins the residual stream.
+// The masks come from `seed` alone, so one sequence's pass is reproducible (and differentiable with
+// the masks held fixed). rate 0 is the plain pass, bit for bit.
+struct ReadDropout {
+  float rate = 0.0f;  // in [0, 1)
+  uint64_t seed = 0;
 };
 
 // Reads tokens[0..n] (n + 1 tokens, n ≤ workspace.max_positions()) and returns the summed loss
 // −ln p(t_{i+1}) over positions i ≥ first_scored, in nats. When `gradient` is non-null, adds the
 // gradient of that sum with respect to every parameter to gradient[layout.total].
 double sequence_loss(const KernelSet& kernels, const StepWeights& weights, const int32_t* tokens,
-                     size_t n, size_t first_scored, SequenceWorkspace& workspace, float* gradient);
+                     size_t n, size_t first_scored, SequenceWorkspace& workspace, float* gradient,
+                     ReadDropout dropout = {});
 
 }  // namespace memread::train

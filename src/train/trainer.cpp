@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/safetensors.h"
+#include "train/splitmix64.h"
 
 namespace memread::train {
 
@@ -29,13 +30,6 @@ void run_on_threads(size_t count, Work&& work) {
 // [begin, end) of part t of `total` items cut into `parts` nearly equal parts.
 std::pair<size_t, size_t> part_of(size_t total, size_t parts, size_t t) {
   return {total * t / parts, total * (t + 1) / parts};
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
 }
 
 // A float option as the decimal it was given as (0.01, not 0.009999999776482582): the shortest
@@ -64,6 +58,7 @@ std::string options_to_json(const TrainOptions& o) {
   j["warmup_steps"] = o.warmup_steps;
   j["final_lr_fraction"] = decimal(o.final_lr_fraction);
   j["weight_decay"] = decimal(o.weight_decay);
+  j["dropout"] = decimal(o.dropout);
   j["beta1"] = decimal(o.beta1);
   j["beta2"] = decimal(o.beta2);
   j["epsilon"] = decimal(o.epsilon);
@@ -99,6 +94,7 @@ bool options_from_json(const std::string& text, TrainOptions& o, std::string& er
     r.warmup_steps = j.at("warmup_steps").get<size_t>();
     r.final_lr_fraction = j.at("final_lr_fraction").get<float>();
     r.weight_decay = j.at("weight_decay").get<float>();
+    r.dropout = j.value("dropout", 0.0f);  // absent in checkpoints from before dropout: none
     r.beta1 = j.at("beta1").get<float>();
     r.beta2 = j.at("beta2").get<float>();
     r.epsilon = j.at("epsilon").get<float>();
@@ -169,7 +165,8 @@ StepReport Trainer::train_step() {
     for (size_t b = t; b < batch; b += threads) {
       const uint64_t draw = splitmix64(options_.seed ^ splitmix64(step_ * batch + b));
       const int32_t* tokens = train_tokens_.data() + draw % starts;
-      thread_loss[t] += sequence_loss(kernels_, step_weights_, tokens, P, 0, workspaces_[t], gradient.data());
+      const ReadDropout dropout{options_.dropout, splitmix64(draw)};
+      thread_loss[t] += sequence_loss(kernels_, step_weights_, tokens, P, 0, workspaces_[t], gradient.data(), dropout);
       for (size_t i = 1; i <= P; ++i) thread_bytes[t] += token_bytes_[size_t(tokens[i])];
     }
   });

@@ -29,6 +29,7 @@ struct TrainOptions {
   size_t warmup_steps = 100;       // linear from 0 to the peak
   float final_lr_fraction = 0.1f;  // cosine decay from the peak to this fraction at the last step
   float weight_decay = 0.01f;      // AdamW, on E, K and V only
+  float dropout = 0.0f;            // of each read's output while training (ReadDropout); in [0, 1)
   float beta1 = 0.9f, beta2 = 0.99f, epsilon = 1e-8f;
   float gradient_clip = 1.0f;      // global norm; 0 = none
   float init_row_norm = 2.8f;      // DESIGN §8

@@ -105,6 +105,7 @@ test('bad arguments and files fail in one line with the documented exit code', (
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dim', '0'], 2, /at least 1/],
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--frobnicate', '1'], 2, /unknown option --frobnicate/],
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dtype', 'f8'], 2, /--dtype is f32 or f16/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dropout', '1'], 2, /--dropout in \[0, 1\)/],
     [['train', '--out', path.join(TMP, 'x'), '--corpus', path.join(TMP, 'no-such-dir')], 1, /no-such-dir/],
     [['train', '--out', path.join(TMP, 'x'), '--train-text', path.join(TMP, 'missing.txt'), '--validation-text', VALIDATION], 1, /cannot open/],
   ];

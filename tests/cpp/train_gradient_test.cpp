@@ -137,6 +137,75 @@ TEST_P(TrainGradient, EveryParameterKindMatchesFiniteDifferencesOfTheReference) 
   EXPECT_GT(nonzero, checked.size() / 2);
 }
 
+// Dropout (training only): with the masks held fixed by the seed, the pass is a function of the
+// parameters, and its gradient must match finite differences of the same pass's loss.
+class TrainDropoutGradient : public ::testing::TestWithParam<std::tuple<size_t, size_t>> {};
+
+TEST_P(TrainDropoutGradient, MatchesFiniteDifferencesWithTheMasksHeldFixed) {
+  const Form& form = kForms[std::get<0>(GetParam())];
+  const KernelSet& kernels = kernel_set(std::get<1>(GetParam()));
+  if (!kernel_set_supported(kernels)) GTEST_SKIP() << kernels.name << ": this CPU lacks its instructions";
+  const ParameterLayout layout(gradient_config(form));
+  std::vector<float> p = random_parameters(layout, 11);
+  const std::vector<int32_t> tokens = {258, 'x', 256, 'q', 'x', 257, 'e', 'x', 't'};
+  const size_t positions = tokens.size() - 1, first_scored = 1;
+  const ReadDropout dropout{0.3f, 12345};
+  SequenceWorkspace workspace(layout.config, positions);
+  auto loss_of = [&](const std::vector<float>& parameters, float* gradient, ReadDropout drop) {
+    StepWeights weights;
+    weights.refresh(layout, parameters);
+    return sequence_loss(kernels, weights, tokens.data(), positions, first_scored, workspace, gradient, drop);
+  };
+  std::vector<float> gradient(layout.total, 0.0f);
+  const double loss = loss_of(p, gradient.data(), dropout);
+  // the masks matter, and the same seed draws the same ones
+  EXPECT_GT(std::abs(loss - loss_of(p, nullptr, {})), 1e-3 * loss);
+  EXPECT_EQ(loss, loss_of(p, nullptr, dropout));
+  EXPECT_NE(loss, loss_of(p, nullptr, {0.3f, 54321}));
+
+  // every parameter, by central differences of the float pass (a wide step: float rounding)
+  double largest = 0.0;
+  std::vector<double> numeric(layout.total);
+  for (size_t at = 0; at < layout.total; ++at) {
+    const float original = p[at];
+    const float up = original + 1e-2f, down = original - 1e-2f;
+    p[at] = up;
+    const double loss_up = loss_of(p, nullptr, dropout);
+    p[at] = down;
+    const double loss_down = loss_of(p, nullptr, dropout);
+    p[at] = original;
+    numeric[at] = (loss_up - loss_down) / (double(up) - double(down));
+    largest = std::max(largest, std::abs(numeric[at]));
+  }
+  ASSERT_GT(largest, 1e-2);
+  for (size_t at = 0; at < layout.total; ++at) {
+    EXPECT_NEAR(gradient[at], numeric[at], 3e-3 * largest + 3e-2 * std::abs(numeric[at])) << "flat index " << at;
+  }
+}
+
+TEST(TrainDropout, RateZeroIsThePlainPassBitForBit) {
+  const ParameterLayout layout(gradient_config(kForms[3]));
+  const std::vector<float> p = random_parameters(layout, 3);
+  const std::vector<int32_t> tokens = {258, 'x', 256, 'q', 'x', 257};
+  StepWeights weights;
+  weights.refresh(layout, p);
+  SequenceWorkspace workspace(layout.config, tokens.size() - 1);
+  const KernelSet& kernels = kernel_set(0);
+  std::vector<float> plain(layout.total, 0.0f), zero_rate(layout.total, 0.0f);
+  const double plain_loss = sequence_loss(kernels, weights, tokens.data(), tokens.size() - 1, 0, workspace, plain.data());
+  const double zero_loss = sequence_loss(kernels, weights, tokens.data(), tokens.size() - 1, 0, workspace,
+                                         zero_rate.data(), {0.0f, 99});
+  EXPECT_EQ(plain_loss, zero_loss);
+  EXPECT_EQ(plain, zero_rate);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FormsAndVariants, TrainDropoutGradient,
+    ::testing::Combine(::testing::Range<size_t>(0, 4), ::testing::Range<size_t>(0, kernel_set_count())),
+    [](const ::testing::TestParamInfo<std::tuple<size_t, size_t>>& info) {
+      return std::string(kForms[std::get<0>(info.param)].name) + "_" + kernel_set(std::get<1>(info.param)).name;
+    });
+
 INSTANTIATE_TEST_SUITE_P(
     FormsAndVariants, TrainGradient,
     ::testing::Combine(::testing::Range<size_t>(0, 4), ::testing::Range<size_t>(0, kernel_set_count())),

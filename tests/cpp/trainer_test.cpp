@@ -105,7 +105,9 @@ TEST(Trainer, LossFollowsThePinnedCurve) {
 
 TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactly) {
   const SmallRun run;
-  const TrainOptions o = small_options(ContextForm::kInput, PositionForm::kLearned);
+  // with dropout, whose masks are drawn from (seed, step, sequence) like the sequences
+  TrainOptions o = small_options(ContextForm::kInput, PositionForm::kLearned);
+  o.dropout = 0.1f;
   Trainer straight = run.trainer(o);
   while (!straight.done()) straight.train_step();
   Trainer again = run.trainer(o);
@@ -122,6 +124,7 @@ TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactly) {
   ASSERT_TRUE(Trainer::read_checkpoint(path, saved, merges, error)) << error;
   EXPECT_EQ(merges, run.merges);
   EXPECT_EQ(options_to_json(saved), options_to_json(first_half.options()));
+  EXPECT_EQ(saved.dropout, 0.1f);
   Trainer resumed = run.trainer(saved);
   ASSERT_TRUE(resumed.restore_checkpoint(path, error)) << error;
   EXPECT_EQ(resumed.step(), 17u);

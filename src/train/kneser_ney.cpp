@@ -10,21 +10,13 @@
 #include <cmath>
 #include <limits>
 
+#include "train/splitmix64.h"
+
 namespace memread {
 namespace {
 
 // A mask of the low `bytes` bytes of a key (0 ≤ bytes ≤ 8).
 uint64_t low_bytes(int bytes) { return bytes >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * bytes)) - 1; }
-
-// splitmix64's finalizer: spreads the bytes of a key over the slot bits.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
 
 // Sorted keys → the distinct keys and how often each occurs.
 void count_runs(const std::vector<uint64_t>& sorted, std::vector<uint64_t>& keys,
@@ -74,7 +66,7 @@ void KneserNeyModel::KeyIndex::build(const std::vector<uint64_t>& keys) {
   mask_ = capacity - 1;
   slots_.assign(capacity, 0);
   for (size_t i = 0; i < keys_.size(); ++i) {
-    uint64_t slot = mix(keys_[i]) & mask_;
+    uint64_t slot = train::splitmix64(keys_[i]) & mask_;  // spreads the key's bytes over the slot bits
     while (slots_[slot] != 0) slot = (slot + 1) & mask_;
     slots_[slot] = uint32_t(i + 1);
   }
@@ -82,7 +74,7 @@ void KneserNeyModel::KeyIndex::build(const std::vector<uint64_t>& keys) {
 
 int64_t KneserNeyModel::KeyIndex::find(uint64_t key) const {
   if (keys_.empty()) return -1;
-  for (uint64_t slot = mix(key) & mask_;; slot = (slot + 1) & mask_) {
+  for (uint64_t slot = train::splitmix64(key) & mask_;; slot = (slot + 1) & mask_) {
     const uint32_t entry = slots_[slot];
     if (entry == 0) return -1;
     if (keys_[entry - 1] == key) return int64_t(entry) - 1;

@@ -1,5 +1,6 @@
 // splitmix64 as a hash: the trainer draws its sequence starts and dropout masks from
-// (seed, step, index) through it, so that every draw is a pure function of where it is made.
+// (seed, step, index) through it, so that every draw is a pure function of where it is made; the
+// n-gram baseline's hash table spreads its keys with it.
 #pragma once
 
 #include <cstdint>

@@ -217,7 +217,6 @@ int train_command(int argc, char** argv, Failure& failure) {
   const WeightDType weight_dtype = dtype == "f16" ? WeightDType::kF16 : WeightDType::kF32;
   const bool quiet = has_flag(args, "quiet");
   Progress progress(options.steps, quiet);
-  const auto started = Clock::now();
 
   // 1. the corpus
   Corpus corpus;
@@ -263,7 +262,8 @@ int train_command(int argc, char** argv, Failure& failure) {
 
   // 3. the trainer, fresh or from the checkpoint
   train::Trainer trainer(options, merges, std::move(train_tokens), token_lengths(tokenizer));
-  if (resume && !trainer.restore_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
+  train::RunClock spent_before;  // by the run's earlier parts, when resuming
+  if (resume && !trainer.restore_checkpoint(checkpoint, spent_before, error)) return (failure = {kExitFailure, error}).code;
   {
     std::string invalid;
     if (!validate_bank(trainer.bank(), invalid)) return (failure = {kExitUsage, "this model cannot be a bank: " + invalid}).code;
@@ -274,8 +274,10 @@ int train_command(int argc, char** argv, Failure& failure) {
   // 4. the steps
   const size_t first_step = trainer.step();
   const auto loop_start = Clock::now();
-  size_t tokens_seen = 0;
+  size_t tokens_seen = 0;  // by this process
   double last_validation = 0.0;
+  // the whole run's clock: its earlier parts' and this process's
+  const auto spent = [&] { return train::RunClock{spent_before.seconds + seconds_since(loop_start), spent_before.tokens + tokens_seen}; };
   while (!trainer.done()) {
     const train::StepReport report = trainer.train_step();
     tokens_seen += report.tokens;
@@ -290,7 +292,7 @@ int train_command(int argc, char** argv, Failure& failure) {
                        std::to_string(validation_probe.size()) + " tokens) " + std::to_string(last_validation).substr(0, 6) + " bpb");
     }
     if (!checkpoint.empty() && checkpoint_every > 0 && report.step % checkpoint_every == 0 &&
-        !trainer.save_checkpoint(checkpoint, error)) {
+        !trainer.save_checkpoint(checkpoint, spent(), error)) {
       return (failure = {kExitFailure, error}).code;
     }
     const double elapsed = seconds_since(loop_start);
@@ -298,14 +300,14 @@ int train_command(int argc, char** argv, Failure& failure) {
     const double left = elapsed / double(report.step - first_step) * double(options.steps - report.step);
     progress.update(report, rate, left, last_validation);
     if (stop_after > 0 && report.step >= stop_after && !trainer.done()) {
-      if (!trainer.save_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
+      if (!trainer.save_checkpoint(checkpoint, spent(), error)) return (failure = {kExitFailure, error}).code;
       progress.message("stopped after step " + std::to_string(report.step) + " of " + std::to_string(options.steps) +
                        ": the same command without --stop-after resumes from " + checkpoint);
       return 0;
     }
   }
-  const double train_seconds = seconds_since(loop_start);
-  if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, error)) return (failure = {kExitFailure, error}).code;
+  const train::RunClock run_clock = spent();
+  if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, run_clock, error)) return (failure = {kExitFailure, error}).code;
 
   // 5. held-out bits per byte by the evaluation protocol (of the weights as the file stores them),
   //    into the bank's metadata
@@ -324,8 +326,10 @@ int train_command(int argc, char** argv, Failure& failure) {
   training["tokens_per_step"] = options.batch_sequences * std::min<size_t>(options.sequence_tokens, options.config.max_context);
   training["validation_bits_per_byte"] = std::round(validation.bits_per_byte * 1e4) / 1e4;
   if (test.tokens > 0) training["test_bits_per_byte"] = std::round(test.bits_per_byte * 1e4) / 1e4;
-  training["training_tokens_per_second"] = std::round(double(tokens_seen) / train_seconds);
-  training["training_seconds"] = std::round(train_seconds);
+  // (a run resumed from the checkpoint of a finished one trains no further and has no clock to report)
+  const double tokens_per_second = run_clock.seconds > 0.0 ? double(run_clock.tokens) / run_clock.seconds : 0.0;
+  training["training_tokens_per_second"] = std::round(tokens_per_second);
+  training["training_seconds"] = std::round(run_clock.seconds);
   training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
   training["weights_dtype"] = weight_dtype == WeightDType::kF16 ? "F16" : "F32";
   bank.training = training.dump();
@@ -346,10 +350,9 @@ int train_command(int argc, char** argv, Failure& failure) {
   } else {
     char test_text[32] = "(none)";  // rounded as the metadata and memread eval round it
     if (test.tokens > 0) std::snprintf(test_text, sizeof test_text, "%.4f", test.bits_per_byte);
-    std::printf("wrote %s (%zu bytes): validation %.4f bpb, test %s bpb; %zu steps, %.0f tokens/s, %s in all\n",
-                out_path.c_str(), file.size(), validation.bits_per_byte,
-                test_text,
-                trainer.step(), double(tokens_seen) / train_seconds, duration_text(seconds_since(started)).c_str());
+    std::printf("wrote %s (%zu bytes): validation %.4f bpb, test %s bpb; %zu steps in %s, %.0f tokens/s\n",
+                out_path.c_str(), file.size(), validation.bits_per_byte, test_text, trainer.step(),
+                duration_text(run_clock.seconds).c_str(), tokens_per_second);
   }
   return 0;
 }

@@ -287,7 +287,7 @@ HeldOutScore Trainer::evaluate(const std::vector<int32_t>& tokens) const {
   return score;
 }
 
-bool Trainer::save_checkpoint(const std::string& path, std::string& error) const {
+bool Trainer::save_checkpoint(const std::string& path, const RunClock& spent, std::string& error) const {
   using safetensors::DType;
   std::vector<int32_t> merge_ids;
   for (const auto& [a, b] : merges_) merge_ids.push_back(a), merge_ids.push_back(b);
@@ -301,6 +301,8 @@ bool Trainer::save_checkpoint(const std::string& path, std::string& error) const
   nlohmann::ordered_json state;
   state["format"] = 1;
   state["step"] = step_;
+  state["seconds"] = spent.seconds;
+  state["tokens"] = spent.tokens;
   const std::vector<std::pair<std::string, std::string>> metadata = {
       {"memread.checkpoint", state.dump()}, {"memread.training_options", options_to_json(options_)}};
   std::vector<uint8_t> bytes;
@@ -385,7 +387,7 @@ bool Trainer::read_checkpoint(const std::string& path, TrainOptions& options,
   return true;
 }
 
-bool Trainer::restore_checkpoint(const std::string& path, std::string& error) {
+bool Trainer::restore_checkpoint(const std::string& path, RunClock& spent, std::string& error) {
   CheckpointFile c;
   if (!open_checkpoint(path, c, error)) return false;
   const std::string* state_json = c.file.find_metadata("memread.checkpoint");
@@ -404,6 +406,12 @@ bool Trainer::restore_checkpoint(const std::string& path, std::string& error) {
   adam_m_.swap(m);
   adam_v_.swap(v);
   step_ = state["step"].get<size_t>();
+  spent = {};
+  if (state.contains("seconds") && state["seconds"].is_number() && std::isfinite(state["seconds"].get<double>()) &&
+      state["seconds"].get<double>() >= 0.0) {
+    spent.seconds = state["seconds"].get<double>();
+  }
+  if (state.contains("tokens") && state["tokens"].is_number_unsigned()) spent.tokens = state["tokens"].get<uint64_t>();
   return true;
 }
 

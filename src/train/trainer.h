@@ -53,6 +53,13 @@ struct StepReport {
   size_t tokens = 0;           // tokens predicted this step
 };
 
+// What a run has spent so far, carried in its checkpoint so that a run stopped and resumed reports
+// the whole run in its bank's metadata, not only its last part.
+struct RunClock {
+  double seconds = 0.0;  // wall-clock seconds of the step loop (with its periodic validation)
+  uint64_t tokens = 0;   // tokens predicted
+};
+
 // Bits per byte of a held-out text by the protocol of DESIGN §6 (what `memread eval` reports).
 struct HeldOutScore {
   double bits_per_byte = 0.0;
@@ -86,14 +93,15 @@ class Trainer {
   // final evaluation measures the file's weights. False (nothing changed) when one does not fit.
   bool round_weights_to_f16(std::string& error);
 
-  // Checkpoints: parameters, AdamW moments, the step, the options and the merges, in one
-  // safetensors file. A resumed run continues exactly as if it had not stopped.
-  bool save_checkpoint(const std::string& path, std::string& error) const;
+  // Checkpoints: parameters, AdamW moments, the step, the options, the merges and the run's clock,
+  // in one safetensors file. A resumed run continues exactly as if it had not stopped.
+  bool save_checkpoint(const std::string& path, const RunClock& spent, std::string& error) const;
   // Loads a checkpoint written by save_checkpoint of a run with the same training tokens.
   // `options` receives the checkpoint's options (the caller may change steps only).
   static bool read_checkpoint(const std::string& path, TrainOptions& options,
                               std::vector<std::pair<int32_t, int32_t>>& merges, std::string& error);
-  bool restore_checkpoint(const std::string& path, std::string& error);
+  // `spent`: the run's clock when the checkpoint was written (zero in checkpoints older than it).
+  bool restore_checkpoint(const std::string& path, RunClock& spent, std::string& error);
 
  private:
   size_t positions() const;

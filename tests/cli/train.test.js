@@ -71,9 +71,16 @@ test('--dtype f16 writes half-size weights and the figures measured on them', ()
   assert.ok(Math.abs(bits(run('eval', '--bank', f16, '--json', VALIDATION)) - figures.validation_bits_per_byte) < 1e-4);
 });
 
+// The metadata of a safetensors file (a bank or a checkpoint).
+function metadataOf(file) {
+  const bytes = fs.readFileSync(file);
+  return JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')).__metadata__;
+}
+
 test('a run resumed from its checkpoint writes the same bank as one that never stopped', () => {
   const straight = path.join(TMP, 'straight.safetensors');
-  assert.equal(run('train', ...SMALL, '--steps', '10', '--out', straight).code, 0);
+  const straightCheckpoint = path.join(TMP, 'straight.ckpt');
+  assert.equal(run('train', ...SMALL, '--steps', '10', '--checkpoint', straightCheckpoint, '--out', straight).code, 0);
   const checkpoint = path.join(TMP, 'run.ckpt');
   const halfway = path.join(TMP, 'halfway.safetensors');
   const resumed = path.join(TMP, 'resumed.safetensors');
@@ -81,6 +88,7 @@ test('a run resumed from its checkpoint writes the same bank as one that never s
   const first = run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--checkpoint-every', '3',
     '--out', halfway, '--stop-after', '6');
   assert.equal(first.code, 0, first.stderr);
+  const firstPart = JSON.parse(metadataOf(checkpoint)['memread.checkpoint']);
   const second = run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--out', resumed);
   assert.equal(second.code, 0, second.stderr);
   const training = (bank) => JSON.parse(JSON.parse(run('inspect', '--bank', bank, '--json').stdout).training);
@@ -93,6 +101,13 @@ test('a run resumed from its checkpoint writes the same bank as one that never s
   const predictA = run('predict', '--bank', straight, '--top', '5', '--json', 'The jury').stdout;
   const predictB = run('predict', '--bank', resumed, '--top', '5', '--json', 'The jury').stdout;
   assert.equal(predictB, predictA);
+  // the run's clock goes on from the checkpoint: the resumed run counts the first part's tokens too
+  const whole = JSON.parse(metadataOf(checkpoint)['memread.checkpoint']);
+  const straightClock = JSON.parse(metadataOf(straightCheckpoint)['memread.checkpoint']);
+  assert.equal(firstPart.step, 6);
+  assert.ok(firstPart.tokens > 0 && firstPart.tokens < straightClock.tokens);
+  assert.equal(whole.tokens, straightClock.tokens);
+  assert.ok(whole.seconds > firstPart.seconds);
 });
 
 test('bad arguments and files fail in one line with the documented exit code', () => {

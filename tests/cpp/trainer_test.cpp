@@ -103,7 +103,7 @@ TEST(Trainer, LossFollowsThePinnedCurve) {
   EXPECT_LT(losses.back(), 0.6 * losses.front());
 }
 
-TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactly) {
+TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactlyWithItsClock) {
   const SmallRun run;
   // with dropout, whose masks are drawn from (seed, step, sequence) like the sequences
   TrainOptions o = small_options(ContextForm::kInput, PositionForm::kLearned);
@@ -118,7 +118,7 @@ TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactly) {
   std::string error;
   Trainer first_half = run.trainer(o);
   for (int i = 0; i < 17; ++i) first_half.train_step();
-  ASSERT_TRUE(first_half.save_checkpoint(path, error)) << error;
+  ASSERT_TRUE(first_half.save_checkpoint(path, RunClock{12.5, 4321}, error)) << error;
   TrainOptions saved;
   std::vector<std::pair<int32_t, int32_t>> merges;
   ASSERT_TRUE(Trainer::read_checkpoint(path, saved, merges, error)) << error;
@@ -126,8 +126,11 @@ TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactly) {
   EXPECT_EQ(options_to_json(saved), options_to_json(first_half.options()));
   EXPECT_EQ(saved.dropout, 0.1f);
   Trainer resumed = run.trainer(saved);
-  ASSERT_TRUE(resumed.restore_checkpoint(path, error)) << error;
+  RunClock spent;
+  ASSERT_TRUE(resumed.restore_checkpoint(path, spent, error)) << error;
   EXPECT_EQ(resumed.step(), 17u);
+  EXPECT_EQ(spent.seconds, 12.5);  // the run's clock, for the bank's metadata of the whole run
+  EXPECT_EQ(spent.tokens, 4321u);
   while (!resumed.done()) resumed.train_step();
   EXPECT_EQ(resumed.parameters(), straight.parameters());
   std::remove(path.c_str());
@@ -138,13 +141,14 @@ TEST(Trainer, CheckpointOfAnotherModelOrNoFileIsRefusedWithAReason) {
   const std::string path = ::testing::TempDir() + "memread-trainer-other.ckpt";
   std::string error;
   Trainer small = run.trainer(small_options(ContextForm::kHidden, PositionForm::kNone));
-  ASSERT_TRUE(small.save_checkpoint(path, error)) << error;
+  ASSERT_TRUE(small.save_checkpoint(path, RunClock{}, error)) << error;
   TrainOptions wider = small_options(ContextForm::kHidden, PositionForm::kNone);
   wider.config.dim = 12;
   Trainer other = run.trainer(wider);
-  EXPECT_FALSE(other.restore_checkpoint(path, error));
+  RunClock spent;
+  EXPECT_FALSE(other.restore_checkpoint(path, spent, error));
   EXPECT_NE(error.find("another model"), std::string::npos) << error;
-  EXPECT_FALSE(other.restore_checkpoint(path + ".missing", error));
+  EXPECT_FALSE(other.restore_checkpoint(path + ".missing", spent, error));
   EXPECT_NE(error.find("cannot open"), std::string::npos) << error;
   std::remove(path.c_str());
 }

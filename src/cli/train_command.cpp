@@ -277,7 +277,9 @@ int train_command(int argc, char** argv, Failure& failure) {
   size_t tokens_seen = 0;  // by this process
   double last_validation = 0.0;
   // the whole run's clock: its earlier parts' and this process's
-  const auto spent = [&] { return train::RunClock{spent_before.seconds + seconds_since(loop_start), spent_before.tokens + tokens_seen}; };
+  const auto spent = [&] {
+    return train::RunClock{spent_before.seconds + seconds_since(loop_start), spent_before.tokens + tokens_seen};
+  };
   while (!trainer.done()) {
     const train::StepReport report = trainer.train_step();
     tokens_seen += report.tokens;

@@ -406,10 +406,11 @@ bool Trainer::restore_checkpoint(const std::string& path, RunClock& spent, std::
   adam_m_.swap(m);
   adam_v_.swap(v);
   step_ = state["step"].get<size_t>();
+  // the run's clock (zero in checkpoints written before it was kept)
   spent = {};
-  if (state.contains("seconds") && state["seconds"].is_number() && std::isfinite(state["seconds"].get<double>()) &&
-      state["seconds"].get<double>() >= 0.0) {
-    spent.seconds = state["seconds"].get<double>();
+  if (state.contains("seconds") && state["seconds"].is_number()) {
+    const double seconds = state["seconds"].get<double>();
+    if (std::isfinite(seconds) && seconds >= 0.0) spent.seconds = seconds;
   }
   if (state.contains("tokens") && state["tokens"].is_number_unsigned()) spent.tokens = state["tokens"].get<uint64_t>();
   return true;

@@ -27,6 +27,12 @@ const SMALL = ['--train-text', TRAIN, '--validation-text', VALIDATION, '--test-t
   '--vocab', '280', '--dim', '8', '--layers', '2', '--slots', '16', '--max-context', '32',
   '--batch', '4', '--warmup', '3', '--seed', '7', '--threads', '2', '--quiet'];
 
+// The JSON header of a safetensors file (a bank or a checkpoint).
+function headerOf(file) {
+  const bytes = fs.readFileSync(file);
+  return JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+}
+
 function bits(result) {
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout).bits_per_byte;
@@ -58,8 +64,7 @@ test('--dtype f16 writes half-size weights and the figures measured on them', ()
   const figures = JSON.parse(result.stdout);
   assert.equal(figures.weights_dtype, 'F16');
   // the safetensors header names E, K and V as F16, temperatures as F32
-  const file = fs.readFileSync(f16);
-  const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString('utf8'));
+  const header = headerOf(f16);
   assert.equal(header.embed.dtype, 'F16');
   assert.equal(header['layers.1.keys'].dtype, 'F16');
   assert.equal(header['layers.1.values'].dtype, 'F16');
@@ -70,12 +75,6 @@ test('--dtype f16 writes half-size weights and the figures measured on them', ()
   assert.ok(Math.abs(figures.validation_bits_per_byte - f32Figures.validation_bits_per_byte) < 0.01);
   assert.ok(Math.abs(bits(run('eval', '--bank', f16, '--json', VALIDATION)) - figures.validation_bits_per_byte) < 1e-4);
 });
-
-// The metadata of a safetensors file (a bank or a checkpoint).
-function metadataOf(file) {
-  const bytes = fs.readFileSync(file);
-  return JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')).__metadata__;
-}
 
 test('a run resumed from its checkpoint writes the same bank as one that never stopped', () => {
   const straight = path.join(TMP, 'straight.safetensors');
@@ -88,7 +87,7 @@ test('a run resumed from its checkpoint writes the same bank as one that never s
   const first = run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--checkpoint-every', '3',
     '--out', halfway, '--stop-after', '6');
   assert.equal(first.code, 0, first.stderr);
-  const firstPart = JSON.parse(metadataOf(checkpoint)['memread.checkpoint']);
+  const firstPart = JSON.parse(headerOf(checkpoint).__metadata__['memread.checkpoint']);
   const second = run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--out', resumed);
   assert.equal(second.code, 0, second.stderr);
   const training = (bank) => JSON.parse(JSON.parse(run('inspect', '--bank', bank, '--json').stdout).training);
@@ -102,8 +101,8 @@ test('a run resumed from its checkpoint writes the same bank as one that never s
   const predictB = run('predict', '--bank', resumed, '--top', '5', '--json', 'The jury').stdout;
   assert.equal(predictB, predictA);
   // the run's clock goes on from the checkpoint: the resumed run counts the first part's tokens too
-  const whole = JSON.parse(metadataOf(checkpoint)['memread.checkpoint']);
-  const straightClock = JSON.parse(metadataOf(straightCheckpoint)['memread.checkpoint']);
+  const whole = JSON.parse(headerOf(checkpoint).__metadata__['memread.checkpoint']);
+  const straightClock = JSON.parse(headerOf(straightCheckpoint).__metadata__['memread.checkpoint']);
   assert.equal(firstPart.step, 6);
   assert.ok(firstPart.tokens > 0 && firstPart.tokens < straightClock.tokens);
   assert.equal(whole.tokens, straightClock.tokens);

@@ -26,6 +26,7 @@ const char kTrainUsage[] =
     "         [--vocab V] [--dim D] [--layers L] [--slots N] [--context input|hidden]\n"
     "         [--position none|learned] [--max-context T] [--steps S] [--batch B] [--lr X]\n"
     "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--dropout X] [--clip X]\n"
+    "         [--average-last S]\n"
     "         [--init-norm X] [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE]\n"
     "         [--checkpoint-every S] [--eval-every S] [--eval-tokens N] [--stop-after S]\n"
     "         [--dtype f32|f16] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
@@ -36,6 +37,8 @@ const char kTrainUsage[] =
     "  reaches --steps).\n"
     "  --dropout X: while training, each element of each read's output is dropped with probability X\n"
     "  (and the rest scaled by 1/(1 − X)); 0, the default, is none. Evaluation never drops.\n"
+    "  --average-last S: the bank holds the mean of the parameters after each of the last S steps\n"
+    "  (0, the default: those after the last step). May be given when resuming, before averaging starts.\n"
     "  --dtype f16: the bank stores E, K and V as F16 (half the file); the held-out figures are\n"
     "  measured on those rounded weights. Training and checkpoints stay F32.\n";
 
@@ -98,7 +101,7 @@ bool load_corpus(const Arguments& args, Corpus& corpus, Failure& failure) {
 }
 
 bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& vocab, Failure& failure) {
-  uint64_t dim, layers, slots, max_context, steps, batch, warmup, seed, threads;
+  uint64_t dim, layers, slots, max_context, steps, batch, warmup, seed, threads, average_last;
   if (!unsigned_option(args, "vocab", 256, 4096, vocab, failure) ||
       !unsigned_option(args, "dim", 64, 1024, dim, failure) ||
       !unsigned_option(args, "layers", 4, 64, layers, failure) ||
@@ -109,6 +112,7 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
       !unsigned_option(args, "warmup", 100, 10000000, warmup, failure) ||
       !unsigned_option(args, "seed", 1, UINT64_MAX, seed, failure) ||
       !unsigned_option(args, "threads", 2, 256, threads, failure) ||
+      !unsigned_option(args, "average-last", 0, 10000000, average_last, failure) ||
       !float_option(args, "lr", 1e-2f, o.learning_rate, failure) ||
       !float_option(args, "final-lr-fraction", 0.1f, o.final_lr_fraction, failure) ||
       !float_option(args, "weight-decay", 0.01f, o.weight_decay, failure) ||
@@ -125,6 +129,7 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
   if (dim == 0 || layers == 0 || slots == 0 || max_context < 2 || steps == 0 || batch == 0 || threads == 0) {
     return (failure = {kExitUsage, "--dim, --layers, --slots, --steps, --batch, --threads must be at least 1, --max-context at least 2"}), false;
   }
+  if (average_last > steps) return (failure = {kExitUsage, "--average-last cannot be more than --steps"}), false;
   if (!(o.learning_rate > 0) || o.weight_decay < 0 || o.gradient_clip < 0 || !(o.init_row_norm > 0) ||
       !(o.init_value_scale > 0) || o.final_lr_fraction < 0 || o.final_lr_fraction > 1 ||
       !(o.dropout >= 0 && o.dropout < 1)) {
@@ -140,6 +145,7 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
   o.warmup_steps = warmup;
   o.seed = seed;
   o.threads = threads;
+  o.average_last = average_last;
   return true;
 }
 
@@ -188,7 +194,7 @@ int train_command(int argc, char** argv, Failure& failure) {
   if (!parse_arguments(argc, argv,
                        {"out", "corpus", "train-text", "validation-text", "test-text", "vocab", "dim", "layers",
                         "slots", "context", "position", "max-context", "steps", "batch", "lr", "warmup",
-                        "final-lr-fraction", "weight-decay", "dropout", "clip", "init-norm", "value-scale", "seed",
+                        "final-lr-fraction", "weight-decay", "dropout", "average-last", "clip", "init-norm", "value-scale", "seed",
                         "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "stop-after",
                         "dtype", "name", "description"},
                        {"quiet", "json", "help"}, args, failure)) {
@@ -234,8 +240,15 @@ int train_command(int argc, char** argv, Failure& failure) {
     if (!train::Trainer::read_checkpoint(checkpoint, saved, merges, error)) return (failure = {kExitFailure, error}).code;
     const size_t steps = options.steps;
     const uint64_t threads = options.threads;
+    const size_t average_last = options.average_last;
     options = saved;
     if (args.options.count("steps")) options.steps = steps;  // the run may be made longer
+    // and may start a tail average (restore_checkpoint refuses one already begun otherwise)
+    if (args.options.count("average-last")) options.average_last = average_last;
+    if (options.average_last > options.steps) {
+      return (failure = {kExitUsage, "--average-last " + std::to_string(options.average_last) +
+                                         " is more than the run's --steps " + std::to_string(options.steps)}).code;
+    }
     if (threads != saved.threads) {
       progress.message("note: resuming with --threads " + std::to_string(threads) + " (the checkpoint used " +
                        std::to_string(saved.threads) + "): the run stays valid but is no longer bit-identical");
@@ -311,8 +324,13 @@ int train_command(int argc, char** argv, Failure& failure) {
   const train::RunClock run_clock = spent();
   if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, run_clock, error)) return (failure = {kExitFailure, error}).code;
 
-  // 5. held-out bits per byte by the evaluation protocol (of the weights as the file stores them),
-  //    into the bank's metadata
+  // 5. the bank's parameters: the tail average when the run keeps one; held-out bits per byte by
+  //    the evaluation protocol (of the weights as the file stores them), into the bank's metadata
+  if (trainer.averaged_steps() > 0) {
+    trainer.take_tail_average();
+    progress.message("the bank holds the mean of the parameters after each of the last " +
+                     std::to_string(trainer.averaged_steps()) + " steps");
+  }
   if (weight_dtype == WeightDType::kF16 && !trainer.round_weights_to_f16(error)) {
     return (failure = {kExitFailure, "cannot store the weights as F16: " + error}).code;
   }

@@ -59,6 +59,7 @@ std::string options_to_json(const TrainOptions& o) {
   j["final_lr_fraction"] = decimal(o.final_lr_fraction);
   j["weight_decay"] = decimal(o.weight_decay);
   j["dropout"] = decimal(o.dropout);
+  j["average_last"] = o.average_last;
   j["beta1"] = decimal(o.beta1);
   j["beta2"] = decimal(o.beta2);
   j["epsilon"] = decimal(o.epsilon);
@@ -95,6 +96,7 @@ bool options_from_json(const std::string& text, TrainOptions& o, std::string& er
     r.final_lr_fraction = j.at("final_lr_fraction").get<float>();
     r.weight_decay = j.at("weight_decay").get<float>();
     r.dropout = j.value("dropout", 0.0f);  // absent in checkpoints from before dropout: none
+    r.average_last = j.value("average_last", size_t{0});  // likewise before the tail average
     r.beta1 = j.at("beta1").get<float>();
     r.beta2 = j.at("beta2").get<float>();
     r.epsilon = j.at("epsilon").get<float>();
@@ -218,6 +220,17 @@ StepReport Trainer::train_step() {
   });
   ++step_;
 
+  // 4. the tail average: add the new parameters to the sum when this step is one of the last
+  //    options.average_last
+  if (averaged_steps_due(step_) > averaged_steps_) {
+    if (average_sum_.empty()) average_sum_.assign(layout_.total, 0.0);
+    run_on_threads(threads, [&](size_t t) {
+      const auto [begin, end] = part_of(layout_.total, threads, t);
+      for (size_t i = begin; i < end; ++i) average_sum_[i] += double(parameters_[i]);
+    });
+    ++averaged_steps_;
+  }
+
   StepReport report;
   report.step = step_;
   report.loss_nats = loss / double(predicted);
@@ -226,6 +239,19 @@ StepReport Trainer::train_step() {
   report.gradient_norm = norm;
   report.tokens = predicted;
   return report;
+}
+
+size_t Trainer::averaged_steps_due(size_t step) const {
+  // the steps after `before` are averaged: after step s, those of them up to s
+  const size_t last = std::min(options_.average_last, options_.steps);
+  const size_t before = options_.steps - last;
+  return step > before ? std::min(step, options_.steps) - before : 0;
+}
+
+void Trainer::take_tail_average() {
+  if (averaged_steps_ == 0) return;
+  const double count = double(averaged_steps_);
+  for (size_t i = 0; i < layout_.total; ++i) parameters_[i] = float(average_sum_[i] / count);
 }
 
 bool Trainer::round_weights_to_f16(std::string& error) {
@@ -298,11 +324,15 @@ bool Trainer::save_checkpoint(const std::string& path, const RunClock& spent, st
       {"adam.v", DType::kF32, {total}, adam_v_.data(), total * sizeof(float)},
       {"tokenizer.merges", DType::kI32, {uint64_t(merges_.size()), 2}, merge_ids.data(), merge_ids.size() * sizeof(int32_t)},
   };
+  if (averaged_steps_ > 0) {
+    tensors.push_back({"average.sum", DType::kF64, {total}, average_sum_.data(), total * sizeof(double)});
+  }
   nlohmann::ordered_json state;
   state["format"] = 1;
   state["step"] = step_;
   state["seconds"] = spent.seconds;
   state["tokens"] = spent.tokens;
+  state["averaged_steps"] = averaged_steps_;
   const std::vector<std::pair<std::string, std::string>> metadata = {
       {"memread.checkpoint", state.dump()}, {"memread.training_options", options_to_json(options_)}};
   std::vector<uint8_t> bytes;
@@ -402,10 +432,33 @@ bool Trainer::restore_checkpoint(const std::string& path, RunClock& spent, std::
     error += " (" + path + " is of another model)";
     return false;
   }
+  // the tail average so far, which must be the one this run's options call for at this step
+  const size_t step = state["step"].get<size_t>();
+  const size_t averaged = state.contains("averaged_steps") && state["averaged_steps"].is_number_unsigned()
+                              ? state["averaged_steps"].get<size_t>() : 0;
+  if (averaged != averaged_steps_due(step)) {
+    error = "checkpoint " + path + ": at step " + std::to_string(step) + " it has averaged the parameters of " +
+            std::to_string(averaged) + " steps, but --steps " + std::to_string(options_.steps) + " with --average-last " +
+            std::to_string(options_.average_last) + " needs " + std::to_string(averaged_steps_due(step)) +
+            " (averaging starts after step " + std::to_string(options_.steps - std::min(options_.average_last, options_.steps)) + ")";
+    return false;
+  }
+  std::vector<double> average_sum;
+  if (averaged > 0) {
+    const safetensors::TensorInfo* t = c.file.find("average.sum");
+    if (t == nullptr || t->dtype != safetensors::DType::kF64 || t->element_count != layout_.total) {
+      error = "checkpoint " + path + ": tensor \"average.sum\" missing or not F64[" + std::to_string(layout_.total) + "]";
+      return false;
+    }
+    average_sum.resize(layout_.total);
+    std::memcpy(average_sum.data(), c.file.bytes_of(*t), layout_.total * sizeof(double));
+  }
   parameters_.swap(parameters);
   adam_m_.swap(m);
   adam_v_.swap(v);
-  step_ = state["step"].get<size_t>();
+  average_sum_.swap(average_sum);
+  averaged_steps_ = averaged;
+  step_ = step;
   // the run's clock (zero in checkpoints written before it was kept)
   spent = {};
   if (state.contains("seconds") && state["seconds"].is_number()) {

@@ -30,6 +30,8 @@ struct TrainOptions {
   float final_lr_fraction = 0.1f;  // cosine decay from the peak to this fraction at the last step
   float weight_decay = 0.01f;      // AdamW, on E, K and V only
   float dropout = 0.0f;            // of each read's output while training (ReadDropout); in [0, 1)
+  size_t average_last = 0;         // the bank is the mean of the parameters after each of the last
+                                   // N steps (0: the parameters after the last step)
   float beta1 = 0.9f, beta2 = 0.99f, epsilon = 1e-8f;
   float gradient_clip = 1.0f;      // global norm; 0 = none
   float init_row_norm = 2.8f;      // DESIGN §8
@@ -83,6 +85,13 @@ class Trainer {
   StepReport train_step();
   double learning_rate_at(size_t step) const;
 
+  // The tail average (options.average_last): how many steps' parameters it holds so far, and how
+  // many it should hold after `step` steps of this run.
+  size_t averaged_steps() const { return averaged_steps_; }
+  size_t averaged_steps_due(size_t step) const;
+  // After the last step: the parameters become the tail average (unchanged when it is empty).
+  void take_tail_average();
+
   // Held-out bits per byte of `tokens` (windows in parallel, summed in window order).
   HeldOutScore evaluate(const std::vector<int32_t>& tokens) const;
 
@@ -93,14 +102,15 @@ class Trainer {
   // final evaluation measures the file's weights. False (nothing changed) when one does not fit.
   bool round_weights_to_f16(std::string& error);
 
-  // Checkpoints: parameters, AdamW moments, the step, the options, the merges and the run's clock,
-  // in one safetensors file. A resumed run continues exactly as if it had not stopped.
+  // Checkpoints: parameters, AdamW moments, the tail average's sum, the step, the options, the
+  // merges and the run's clock, in one safetensors file. A resumed run continues exactly as if it had not stopped.
   bool save_checkpoint(const std::string& path, const RunClock& spent, std::string& error) const;
   // Loads a checkpoint written by save_checkpoint of a run with the same training tokens.
   // `options` receives the checkpoint's options (the caller may change steps only).
   static bool read_checkpoint(const std::string& path, TrainOptions& options,
                               std::vector<std::pair<int32_t, int32_t>>& merges, std::string& error);
   // `spent`: the run's clock when the checkpoint was written (zero in checkpoints older than it).
+  // Refused when the checkpoint's tail average does not hold the steps this run's options say.
   bool restore_checkpoint(const std::string& path, RunClock& spent, std::string& error);
 
  private:
@@ -115,6 +125,8 @@ class Trainer {
   std::vector<float> parameters_;     // [layout.total]
   std::vector<float> adam_m_, adam_v_;  // [layout.total]
   size_t step_ = 0;
+  std::vector<double> average_sum_;  // [layout.total] once averaging began: Σ parameters after each averaged step
+  size_t averaged_steps_ = 0;
   StepWeights step_weights_;
   std::vector<SequenceWorkspace> workspaces_;          // [threads]
   std::vector<std::vector<float>> thread_gradients_;   // [threads] → [layout.total]

@@ -1,6 +1,7 @@
 // `memread train` as a person runs it: a small model on a small text writes a valid bank whose
 // metadata holds the held-out figures that `memread eval` reproduces; a run resumed from its
-// checkpoint writes the same bank as one that never stopped; bad arguments fail in one line; and
+// checkpoint writes the same bank as one that never stopped; --average-last writes the tail
+// average, also when added on resume; bad arguments fail in one line; and
 // scripts/train-banks runs its whole pipeline (in its quick form) on the real Brown corpus.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -109,6 +110,34 @@ test('a run resumed from its checkpoint writes the same bank as one that never s
   assert.ok(whole.seconds > firstPart.seconds);
 });
 
+test('--average-last writes the mean of the last steps, and may be added on resume before they start', () => {
+  const plain = path.join(TMP, 'plain.safetensors');
+  const averaged = path.join(TMP, 'averaged.safetensors');
+  assert.equal(run('train', ...SMALL, '--steps', '10', '--out', plain).code, 0);
+  const result = run('train', ...SMALL, '--steps', '10', '--average-last', '4', '--out', averaged, '--json');
+  assert.equal(result.code, 0, result.stderr);
+  const figures = JSON.parse(result.stdout);
+  assert.equal(figures.options.average_last, 4);
+  assert.ok(Math.abs(bits(run('eval', '--bank', averaged, '--json', VALIDATION)) - figures.validation_bits_per_byte) < 1e-4);
+  const predict = (bank) => run('predict', '--bank', bank, '--top', '5', '--json', 'The jury').stdout;
+  assert.notEqual(predict(averaged), predict(plain));
+  // a run without it, stopped after step 6 and resumed with --average-last 4: the same weights
+  const checkpoint = path.join(TMP, 'average.ckpt');
+  const resumed = path.join(TMP, 'average-resumed.safetensors');
+  assert.equal(run('train', ...SMALL, '--steps', '10', '--checkpoint', checkpoint, '--out', resumed, '--stop-after', '6').code, 0);
+  const second = run('train', ...SMALL, '--steps', '10', '--average-last', '4', '--checkpoint', checkpoint, '--out', resumed);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(predict(resumed), predict(averaged));
+  // resumed after step 7, one of the last 4 steps has passed unsummed: refused, checkpoint kept
+  const late = path.join(TMP, 'late.ckpt');
+  assert.equal(run('train', ...SMALL, '--steps', '10', '--checkpoint', late, '--out', resumed, '--stop-after', '7').code, 0);
+  const before = fs.readFileSync(late);
+  const refused = run('train', ...SMALL, '--steps', '10', '--average-last', '4', '--checkpoint', late, '--out', resumed);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^memread: checkpoint .*late\.ckpt: at step 7 it has averaged the parameters of 0 steps, but --steps 10 with --average-last 4 needs 1[^\n]*\n$/);
+  assert.ok(fs.readFileSync(late).equals(before), 'the checkpoint is left as it was');
+});
+
 test('bad arguments and files fail in one line with the documented exit code', () => {
   const cases = [
     [['train', '--train-text', TRAIN, '--validation-text', VALIDATION], 2, /--out FILE is required/],
@@ -120,6 +149,7 @@ test('bad arguments and files fail in one line with the documented exit code', (
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--frobnicate', '1'], 2, /unknown option --frobnicate/],
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dtype', 'f8'], 2, /--dtype is f32 or f16/],
     [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--dropout', '1'], 2, /--dropout in \[0, 1\)/],
+    [['train', ...SMALL, '--out', path.join(TMP, 'x'), '--steps', '5', '--average-last', '6'], 2, /--average-last cannot be more than --steps/],
     [['train', '--out', path.join(TMP, 'x'), '--corpus', path.join(TMP, 'no-such-dir')], 1, /no-such-dir/],
     [['train', '--out', path.join(TMP, 'x'), '--train-text', path.join(TMP, 'missing.txt'), '--validation-text', VALIDATION], 1, /cannot open/],
   ];

@@ -1,6 +1,6 @@
 // The trainer as a whole: BPE learning, a short run whose loss follows a pinned curve, the same
-// run again (and resumed from a checkpoint) giving the same bits, held-out bits per byte equal to
-// the machine's, and train → write → load giving the same logits.
+// run again (and resumed from a checkpoint) giving the same bits, the tail average, held-out bits
+// per byte equal to the machine's, and train → write → load giving the same logits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -133,6 +133,76 @@ TEST(Trainer, SameSeedAndThreadsGiveTheSameBitsAndAResumedRunContinuesExactlyWit
   EXPECT_EQ(spent.tokens, 4321u);
   while (!resumed.done()) resumed.train_step();
   EXPECT_EQ(resumed.parameters(), straight.parameters());
+  std::remove(path.c_str());
+}
+
+TEST(Trainer, TailAverageIsTheMeanOfTheParametersAfterEachOfTheLastStepsAndLeavesTrainingAlone) {
+  const SmallRun run;
+  TrainOptions o = small_options(ContextForm::kHidden, PositionForm::kLearned);
+  Trainer plain = run.trainer(o);
+  std::vector<double> sum(plain.layout().total, 0.0);
+  while (!plain.done()) {
+    plain.train_step();
+    if (plain.step() > o.steps - 5) {
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += double(plain.parameters()[i]);
+    }
+  }
+  EXPECT_EQ(plain.averaged_steps(), 0u);
+  o.average_last = 5;
+  Trainer averaging = run.trainer(o);
+  while (!averaging.done()) averaging.train_step();
+  EXPECT_EQ(averaging.parameters(), plain.parameters());  // the average does not steer training
+  EXPECT_EQ(averaging.averaged_steps(), 5u);
+  averaging.take_tail_average();
+  std::vector<float> mean(sum.size());
+  for (size_t i = 0; i < sum.size(); ++i) mean[i] = float(sum[i] / 5.0);
+  EXPECT_EQ(averaging.parameters(), mean);
+  EXPECT_NE(mean, plain.parameters());
+}
+
+TEST(Trainer, TailAverageSurvivesACheckpointAndMayStartOnResumeBeforeItBegins) {
+  const SmallRun run;
+  TrainOptions o = small_options(ContextForm::kHidden, PositionForm::kLearned);
+  o.average_last = 5;
+  Trainer straight = run.trainer(o);
+  while (!straight.done()) straight.train_step();
+  straight.take_tail_average();
+
+  const std::string path = ::testing::TempDir() + "memread-trainer-average.ckpt";
+  std::string error;
+  RunClock spent;
+  {  // stopped mid-average (2 of 5 steps summed) and resumed
+    Trainer first_part = run.trainer(o);
+    for (int i = 0; i < 37; ++i) first_part.train_step();
+    ASSERT_EQ(first_part.averaged_steps(), 2u);
+    ASSERT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
+    Trainer resumed = run.trainer(o);
+    ASSERT_TRUE(resumed.restore_checkpoint(path, spent, error)) << error;
+    while (!resumed.done()) resumed.train_step();
+    resumed.take_tail_average();
+    EXPECT_EQ(resumed.parameters(), straight.parameters());
+  }
+  TrainOptions without = o;
+  without.average_last = 0;
+  {  // a run that kept no average, resumed before the last 5 steps with --average-last 5
+    Trainer first_part = run.trainer(without);
+    for (int i = 0; i < 35; ++i) first_part.train_step();
+    ASSERT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
+    Trainer resumed = run.trainer(o);
+    ASSERT_TRUE(resumed.restore_checkpoint(path, spent, error)) << error;
+    while (!resumed.done()) resumed.train_step();
+    resumed.take_tail_average();
+    EXPECT_EQ(resumed.parameters(), straight.parameters());
+  }
+  {  // ... but not once those steps have passed unsummed
+    Trainer first_part = run.trainer(without);
+    for (int i = 0; i < 37; ++i) first_part.train_step();
+    ASSERT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
+    Trainer resumed = run.trainer(o);
+    EXPECT_FALSE(resumed.restore_checkpoint(path, spent, error));
+    EXPECT_NE(error.find("averaged the parameters of 0 steps"), std::string::npos) << error;
+    EXPECT_NE(error.find("needs 2"), std::string::npos) << error;
+  }
   std::remove(path.c_str());
 }
 

@@ -170,39 +170,32 @@ TEST(Trainer, TailAverageSurvivesACheckpointAndMayStartOnResumeBeforeItBegins) {
 
   const std::string path = ::testing::TempDir() + "memread-trainer-average.ckpt";
   std::string error;
-  RunClock spent;
-  {  // stopped mid-average (2 of 5 steps summed) and resumed
-    Trainer first_part = run.trainer(o);
-    for (int i = 0; i < 37; ++i) first_part.train_step();
-    ASSERT_EQ(first_part.averaged_steps(), 2u);
-    ASSERT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
-    Trainer resumed = run.trainer(o);
-    ASSERT_TRUE(resumed.restore_checkpoint(path, spent, error)) << error;
-    while (!resumed.done()) resumed.train_step();
-    resumed.take_tail_average();
-    EXPECT_EQ(resumed.parameters(), straight.parameters());
-  }
+  // a run with options `first` stopped after `stopped` steps, and `resumed` restored from it
+  const auto stop_and_restore = [&](const TrainOptions& first, int stopped, Trainer& resumed) {
+    Trainer first_part = run.trainer(first);
+    for (int i = 0; i < stopped; ++i) first_part.train_step();
+    EXPECT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
+    RunClock spent;
+    return resumed.restore_checkpoint(path, spent, error);
+  };
+  const auto finish = [](Trainer& trainer) {
+    while (!trainer.done()) trainer.train_step();
+    trainer.take_tail_average();
+    return trainer.parameters();
+  };
   TrainOptions without = o;
   without.average_last = 0;
-  {  // a run that kept no average, resumed before the last 5 steps with --average-last 5
-    Trainer first_part = run.trainer(without);
-    for (int i = 0; i < 35; ++i) first_part.train_step();
-    ASSERT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
-    Trainer resumed = run.trainer(o);
-    ASSERT_TRUE(resumed.restore_checkpoint(path, spent, error)) << error;
-    while (!resumed.done()) resumed.train_step();
-    resumed.take_tail_average();
-    EXPECT_EQ(resumed.parameters(), straight.parameters());
-  }
-  {  // ... but not once those steps have passed unsummed
-    Trainer first_part = run.trainer(without);
-    for (int i = 0; i < 37; ++i) first_part.train_step();
-    ASSERT_TRUE(first_part.save_checkpoint(path, RunClock{}, error)) << error;
-    Trainer resumed = run.trainer(o);
-    EXPECT_FALSE(resumed.restore_checkpoint(path, spent, error));
-    EXPECT_NE(error.find("averaged the parameters of 0 steps"), std::string::npos) << error;
-    EXPECT_NE(error.find("needs 2"), std::string::npos) << error;
-  }
+  Trainer mid_average = run.trainer(o);  // stopped with 2 of the 5 steps summed
+  ASSERT_TRUE(stop_and_restore(o, 37, mid_average)) << error;
+  EXPECT_EQ(mid_average.averaged_steps(), 2u);
+  EXPECT_EQ(finish(mid_average), straight.parameters());
+  Trainer started_on_resume = run.trainer(o);  // a run without an average, before its last 5 steps
+  ASSERT_TRUE(stop_and_restore(without, 35, started_on_resume)) << error;
+  EXPECT_EQ(finish(started_on_resume), straight.parameters());
+  Trainer too_late = run.trainer(o);  // ... but not once one of those steps has passed unsummed
+  EXPECT_FALSE(stop_and_restore(without, 37, too_late));
+  EXPECT_NE(error.find("averaged the parameters of 0 steps"), std::string::npos) << error;
+  EXPECT_NE(error.find("needs 2"), std::string::npos) << error;
   std::remove(path.c_str());
 }
 

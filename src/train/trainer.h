@@ -103,10 +103,12 @@ class Trainer {
   bool round_weights_to_f16(std::string& error);
 
   // Checkpoints: parameters, AdamW moments, the tail average's sum, the step, the options, the
-  // merges and the run's clock, in one safetensors file. A resumed run continues exactly as if it had not stopped.
+  // merges and the run's clock, in one safetensors file. A resumed run continues exactly as if it
+  // had not stopped.
   bool save_checkpoint(const std::string& path, const RunClock& spent, std::string& error) const;
   // Loads a checkpoint written by save_checkpoint of a run with the same training tokens.
-  // `options` receives the checkpoint's options (the caller may change steps only).
+  // `options` receives the checkpoint's options (the caller may change steps, threads and
+  // average_last only).
   static bool read_checkpoint(const std::string& path, TrainOptions& options,
                               std::vector<std::pair<int32_t, int32_t>>& merges, std::string& error);
   // `spent`: the run's clock when the checkpoint was written (zero in checkpoints older than it).

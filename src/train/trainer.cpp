@@ -241,10 +241,13 @@ StepReport Trainer::train_step() {
   return report;
 }
 
+size_t Trainer::steps_before_average() const {
+  return options_.steps - std::min(options_.average_last, options_.steps);
+}
+
 size_t Trainer::averaged_steps_due(size_t step) const {
-  // the steps after `before` are averaged: after step s, those of them up to s
-  const size_t last = std::min(options_.average_last, options_.steps);
-  const size_t before = options_.steps - last;
+  // the steps after steps_before_average() are averaged: after step s, those of them up to s
+  const size_t before = steps_before_average();
   return step > before ? std::min(step, options_.steps) - before : 0;
 }
 
@@ -440,7 +443,7 @@ bool Trainer::restore_checkpoint(const std::string& path, RunClock& spent, std::
     error = "checkpoint " + path + ": at step " + std::to_string(step) + " it has averaged the parameters of " +
             std::to_string(averaged) + " steps, but --steps " + std::to_string(options_.steps) + " with --average-last " +
             std::to_string(options_.average_last) + " needs " + std::to_string(averaged_steps_due(step)) +
-            " (averaging starts after step " + std::to_string(options_.steps - std::min(options_.average_last, options_.steps)) + ")";
+            " (averaging starts after step " + std::to_string(steps_before_average()) + ")";
     return false;
   }
   std::vector<double> average_sum;

@@ -117,6 +117,7 @@ class Trainer {
 
  private:
   size_t positions() const;
+  size_t steps_before_average() const;  // the tail average sums the steps after this one
 
   TrainOptions options_;
   std::vector<std::pair<int32_t, int32_t>> merges_;

@@ -270,6 +270,9 @@ function evaluateTargets(out) {
       if (t.id === 'keystroke-1ms') {
         const us = row?.keystroke.median;
         lines.push({ ...t, form: f.form, measured: us == null ? null : `${fmt(us)} µs`, status: status(us == null ? null : us <= 1000) });
+      } else if (t.id === 'complete-8ms') {
+        const us = row?.complete?.median;
+        lines.push({ ...t, form: f.form, measured: us == null ? null : `${fmt(us)} µs`, status: status(us == null ? null : us <= 8000) });
       } else if (t.id === 'vs-twin-10x') {
         const x = row?.twin_over_keystroke;
         lines.push({ ...t, form: f.form, measured: x == null ? null : `${fmt(x)}×`, status: status(x == null ? null : x >= 10) });
@@ -296,6 +299,7 @@ async function main() {
     method: {
       keystroke: 'predict(text) after the machine read the text minus its last token (incremental: one row per layer)',
       reread: 'predict(text) of a text not read before: two texts of n tokens whose first token differs, alternately (every row recomputed)',
+      complete: 'complete(text + " mor", {topK: 3}) after complete(text + " mo"): a keystroke inside a word (context read, the search\'s branch rows)',
       twin: 'the same model with TF.js 4.22 ops, wasm backend, 1 thread (bench/peers/tfjs-twin.js): whole window every call, ids from machine.tokenize (timed too); TF.js has no incremental cache',
       generate: 'greedy, after a prompt of n − tokens tokens, so the context ends at n (no window slide); memread: machine.generate (async iterator); twin: a loop of full-window reads + argmax',
       first_prediction: 'loadMachine(bytes) → first predict of a 64-token text; the first in each environment includes init() (compiling the wasm)',

@@ -10,7 +10,7 @@
 //
 // Sampled over time: the wasm memory (backendInfo().memoryBytes: it only grows, so it is the
 // high-water mark), the JS heap (process.memoryUsage().heapUsed right after a full gc), and the
-// Embind objects alive (Machine and Rng handles, counted by wrapping their constructors and
+// Embind objects alive (Machine and Generation handles, counted by wrapping their constructors and
 // delete(); emval handles by the glue's count_emval_handles()).
 //
 // Verdict, per phase and measure: after a warm-up (the first 10 % of the samples), the rest is cut
@@ -66,14 +66,14 @@ const PARAGRAPHS = [
 ];
 
 /**
- * The Node API on a module of our own, with its Machine and Rng constructors wrapped to count the
+ * The Node API on a module of our own, with its Machine and Generation constructors wrapped to count the
  * handles alive (Embind only counts instances of classes with bases; ours have none).
  */
 async function instrumentedApi() {
   const wasmBinary = fs.readFileSync(path.join(ROOT, 'dist/memread-core.wasm'));
   const core = await createMemreadCore({ wasmBinary });
-  const live = { Machine: 0, Rng: 0 };
-  const created = { Machine: 0, Rng: 0 };
+  const live = { Machine: 0, Generation: 0 };
+  const created = { Machine: 0, Generation: 0 };
   for (const name of Object.keys(live)) {
     const Base = core[name];
     core[name] = function Counted(...args) {
@@ -144,7 +144,7 @@ export async function runSoak({ predictions = 100_000, cycles = 1_000, samples =
       phase, step,
       wasmBytes: api.backendInfo().memoryBytes,
       jsHeapBytes: process.memoryUsage().heapUsed,
-      machines: live.Machine, rngs: live.Rng, emvals: core.count_emval_handles(),
+      machines: live.Machine, generationHandles: live.Generation, emvals: core.count_emval_handles(),
       ...extra,
     };
   };
@@ -208,8 +208,9 @@ export async function runSoak({ predictions = 100_000, cycles = 1_000, samples =
         }
         checks++;
       }
+      if (step % 499 === 0) machine.complete(text, { topK: 3 });  // branch rows come and go
       if (step % 1499 === 0) {
-        // A generation: to its end, left early (break), or aborted: each must delete its Rng.
+        // A generation: to its end, left early (break), or aborted: each must delete its Generation.
         const kind = generations % 3;
         const stop = new AbortController();
         let n = 0;
@@ -237,9 +238,9 @@ export async function runSoak({ predictions = 100_000, cycles = 1_000, samples =
       series, after,
       wasm: growthVerdict(series.map((s) => s.wasmBytes), 0),
       js: growthVerdict(series.map((s) => s.jsHeapBytes), MIB),
-      objectsLeft: { machines: after.machines, rngs: after.rngs, emvals: after.emvals },
+      objectsLeft: { machines: after.machines, generationHandles: after.generationHandles, emvals: after.emvals },
     };
-    result.ok = result.wasm.ok && result.js.ok && after.machines === 0 && after.rngs === 0 && after.emvals === 0;
+    result.ok = result.wasm.ok && result.js.ok && after.machines === 0 && after.generationHandles === 0 && after.emvals === 0;
     report.banks.push(result);
     log(`${bank.name}: ${predictions} predictions in ${seconds.toFixed(1)} s (median ${result.predictMs.median.toFixed(3)} ms, p99 ${result.predictMs.p99.toFixed(3)} ms), ${checks} checks against fresh reads, ${generations} generations: ${result.ok ? 'no growth' : 'GROWTH'}`);
   }
@@ -262,9 +263,9 @@ export async function runSoak({ predictions = 100_000, cycles = 1_000, samples =
       seconds, series,
       wasm: growthVerdict(series.map((s) => s.wasmBytes), 0),
       js: growthVerdict(series.map((s) => s.jsHeapBytes), MIB),
-      objectsLeft: { machines: after.machines, rngs: after.rngs, emvals: after.emvals },
+      objectsLeft: { machines: after.machines, generationHandles: after.generationHandles, emvals: after.emvals },
     };
-    result.ok = result.wasm.ok && result.js.ok && after.machines === 0 && after.rngs === 0 && after.emvals === 0;
+    result.ok = result.wasm.ok && result.js.ok && after.machines === 0 && after.generationHandles === 0 && after.emvals === 0;
     report.cyclesPhase = result;
     log(`load/dispose: ${cycles} cycles in ${seconds.toFixed(1)} s: ${result.ok ? 'no growth' : 'GROWTH'}`);
   }
@@ -281,9 +282,9 @@ export function formatReport(report, { rows = 10 } = {}) {
   const table = (series) => {
     const stride = Math.max(1, Math.ceil((series.length - 1) / rows));
     const picked = series.filter((_, i) => i % stride === 0 || i === series.length - 1);
-    lines.push('| step | wasm memory (MiB) | JS heap after gc (MiB) | Machine alive | Rng alive | emval handles |');
+    lines.push('| step | wasm memory (MiB) | JS heap after gc (MiB) | Machine alive | Generation alive | emval handles |');
     lines.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const s of picked) lines.push(`| ${s.step} | ${mb(s.wasmBytes)} | ${mb(s.jsHeapBytes)} | ${s.machines} | ${s.rngs} | ${s.emvals} |`);
+    for (const s of picked) lines.push(`| ${s.step} | ${mb(s.wasmBytes)} | ${mb(s.jsHeapBytes)} | ${s.machines} | ${s.generationHandles} | ${s.emvals} |`);
   };
   const verdict = (name, v) => `${name}: first quarter max ${mb(v.first)} MiB, last quarter max ${mb(v.last)} MiB, limit ${mb(v.limit)} MiB → ${v.ok ? 'no growth' : 'GROWTH'}`;
   for (const bank of report.banks) {
@@ -295,7 +296,7 @@ export function formatReport(report, { rows = 10 } = {}) {
     lines.push('');
     lines.push(`- ${verdict('wasm memory', bank.wasm)}`);
     lines.push(`- ${verdict('JS heap', bank.js)}`);
-    lines.push(`- after dispose: ${bank.after.machines} Machine, ${bank.after.rngs} Rng, ${bank.after.emvals} emval handles alive`);
+    lines.push(`- after dispose: ${bank.after.machines} Machine, ${bank.after.generationHandles} Generation, ${bank.after.emvals} emval handles alive`);
     lines.push('');
   }
   const c = report.cyclesPhase;
@@ -305,9 +306,9 @@ export function formatReport(report, { rows = 10 } = {}) {
   lines.push('');
   lines.push(`- ${verdict('wasm memory', c.wasm)}`);
   lines.push(`- ${verdict('JS heap', c.js)}`);
-  lines.push(`- after the last cycle: ${c.objectsLeft.machines} Machine, ${c.objectsLeft.rngs} Rng, ${c.objectsLeft.emvals} emval handles alive`);
+  lines.push(`- after the last cycle: ${c.objectsLeft.machines} Machine, ${c.objectsLeft.generationHandles} Generation, ${c.objectsLeft.emvals} emval handles alive`);
   lines.push('');
-  lines.push(`Embind handles created in all: ${report.created.Machine} Machine, ${report.created.Rng} Rng; alive at the end: as above.`);
+  lines.push(`Embind handles created in all: ${report.created.Machine} Machine, ${report.created.Generation} Generation; alive at the end: as above.`);
   lines.push('');
   lines.push(`**Verdict: ${report.ok ? 'no growth after warm-up, no Embind object left' : 'GROWTH or objects left: see above'}**`);
   return lines.join('\n');

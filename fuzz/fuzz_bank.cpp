@@ -7,7 +7,7 @@
 //     Machine::load refuses it too and keeps the bank it had.
 //   - a file that loads: validate_bank accepts it; write_bank writes it and the result loads back
 //     to the identical bank; the machine takes it (unless the tokenizer's byte cap refuses the
-//     merges), predicts, traces, generates and evaluates a short text with ids in range, and
+//     merges), predicts, traces, generates, completes and evaluates a short text with ids in range, and
 //     with finite logits and probabilities summing to 1 when the bank's values are moderate.
 //
 // A custom mutator keeps the 8-byte length field consistent with the header most of the time, so
@@ -23,6 +23,8 @@
 
 #include "fuzz_common.h"
 #include "model/bank.h"
+#include "model/completion.h"
+#include "model/generation.h"
 #include "model/machine.h"
 
 using namespace memread;
@@ -67,7 +69,8 @@ void exercise_machine(const Bank& bank) {
   machine.set_tokens(tokens);
 
   std::vector<float> logits;
-  FUZZ_CHECK(machine.next_token_logits(logits, error), "logits: %s", error.c_str());
+  ReadError read_error;
+  FUZZ_CHECK(machine.next_token_logits(logits, read_error), "logits: %s", read_error.message.c_str());
   FUZZ_CHECK(logits.size() == vocab, "logits size %zu, vocab %zu", logits.size(), vocab);
   if (finite) {
     for (size_t v = 0; v < vocab; ++v) {
@@ -76,7 +79,7 @@ void exercise_machine(const Bank& bank) {
   }
 
   std::vector<TokenProbability> top;
-  FUZZ_CHECK(machine.predict(8, top, error), "predict: %s", error.c_str());
+  FUZZ_CHECK(machine.predict(8, top, read_error), "predict: %s", read_error.message.c_str());
   FUZZ_CHECK(top.size() == std::min<size_t>(8, vocab), "predict gave %zu tokens", top.size());
   for (size_t i = 0; i < top.size(); ++i) {
     FUZZ_CHECK(top[i].id >= 0 && size_t(top[i].id) < vocab, "predicted id %d", top[i].id);
@@ -89,7 +92,7 @@ void exercise_machine(const Bank& bank) {
 
   Trace trace;
   const size_t slots = bank.config.slots;
-  FUZZ_CHECK(machine.trace(slots, trace, error), "trace: %s", error.c_str());
+  FUZZ_CHECK(machine.trace(slots, trace, read_error), "trace: %s", read_error.message.c_str());
   FUZZ_CHECK(trace.layers.size() == bank.config.layers, "trace layers");
   FUZZ_CHECK(trace.tokens.size() == std::min(tokens.size(), bank.config.max_context),
              "trace window %zu", trace.tokens.size());
@@ -117,24 +120,34 @@ void exercise_machine(const Bank& bank) {
   }
   std::vector<float> weights;
   const uint32_t slot = uint32_t(slots - 1);
-  FUZZ_CHECK(machine.slot_weights(bank.config.layers - 1, BankRead::kMlp, slot, weights, error),
-             "slot_weights: %s", error.c_str());
+  FUZZ_CHECK(machine.slot_weights(bank.config.layers - 1, BankRead::kMlp, slot, weights, read_error),
+             "slot_weights: %s", read_error.message.c_str());
   FUZZ_CHECK(weights.size() == trace.tokens.size(), "slot_weights size");
-  FUZZ_CHECK(!machine.slot_weights(bank.config.layers, BankRead::kAssoc, 0, weights, error),
+  FUZZ_CHECK(!machine.slot_weights(bank.config.layers, BankRead::kAssoc, 0, weights, read_error),
              "slot_weights accepted a layer out of range");
 
-  // Greedy, then sampled with a seed: each generated id in range.
-  std::vector<int32_t> generated;
-  SamplingOptions greedy;
-  greedy.temperature = 0.0f;
-  FUZZ_CHECK(machine.generate(2, greedy, 1, generated, error), "generate: %s", error.c_str());
-  SamplingOptions sampled;
-  sampled.temperature = 0.8f;
-  sampled.top_k = 5;
-  sampled.top_p = 0.9f;
-  FUZZ_CHECK(machine.generate(2, sampled, 7, generated, error), "generate: %s", error.c_str());
-  FUZZ_CHECK(generated.size() == 4, "generated %zu tokens", generated.size());
-  for (int32_t id : generated) FUZZ_CHECK(id >= 0 && size_t(id) < vocab, "generated id %d", id);
+  // Greedy, then sampled with a seed and penalties: each generated id in range.
+  GenerationOptions greedy, sampled;
+  greedy.sampling.temperature = 0.0f;
+  sampled.sampling = {0.8f, 5, 0.9f};
+  sampled.repetition_penalty = 1.3f;
+  sampled.no_repeat_ngram_size = 2;
+  for (const GenerationOptions* options : {&greedy, &sampled}) {
+    Generation generation;
+    FUZZ_CHECK(generation.start(machine, kText, *options, 7, read_error), "generate: %s", read_error.message.c_str());
+    for (int step = 0; step < 2; ++step) {
+      int32_t id = -1;
+      std::string piece;
+      FUZZ_CHECK(generation.next(machine, id, piece, read_error), "generate: %s", read_error.message.c_str());
+      FUZZ_CHECK(id >= 0 && size_t(id) < vocab, "generated id %d", id);
+    }
+  }
+  // Completions of the text's last word.
+  std::vector<Completion> completions;
+  FUZZ_CHECK(complete(machine, kText, {}, completions, read_error), "complete: %s", read_error.message.c_str());
+  for (const Completion& c : completions) {
+    for (int32_t id : c.tokens) FUZZ_CHECK(id >= 0 && size_t(id) < vocab, "completion token %d", id);
+  }
 
   const Evaluation evaluation = machine.evaluate(tokens);
   FUZZ_CHECK(evaluation.tokens == tokens.size() - 1, "evaluated %zu tokens", evaluation.tokens);

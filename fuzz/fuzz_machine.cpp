@@ -8,8 +8,9 @@
 // [op][pos][len][len bytes of payload] applied to the text in turn:
 //   (op & 0x7f) % 6: 0 append, 1 insert at pos, 2 erase len bytes at pos, 3 replace the whole text,
 //         4 truncate to pos, 5 no change (read the same text again);
-//   op & 0x80: after the step, also trace, read a slot's weights, generate and evaluate with the
-//         incremental machine itself (which changes its text: the next edit starts from that).
+//   op & 0x80: after the step, also trace, read a slot's weights, generate, complete and evaluate
+//         with the incremental machine itself (which changes its text: the next edit starts from
+//         that).
 // The text is capped at 1024 bytes; the fixtures' window is T = 32 tokens, so texts slide it.
 //
 // Checked at every step (abort on failure):
@@ -22,7 +23,9 @@
 //     (tests/cpp/reference_machine.h, what machine_test checks);
 // and, on the steps that ask for it: trace weights sum to 1 and the trace shows the window;
 // slot_weights ends with the traced weight; greedy generation equals repeated argmax of fresh
-// machines; a seed repeats its sampled text; bits per byte are finite.
+// machines; a seed repeats its sampled text (with penalties); completions are ordered, valid
+// UTF-8, sum to at most 1, and leave the text's rows as they were (the next read is bit for bit a
+// fresh machine's); bits per byte are finite.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -31,7 +34,10 @@
 #include <vector>
 
 #include "fuzz_common.h"
+#include "model/completion.h"
+#include "model/generation.h"
 #include "model/machine.h"
+#include "model/safetensors.h"
 #include "references.h"
 
 extern const uint8_t kFixture_tiny_hidden[];
@@ -61,12 +67,17 @@ Fixture* load_fixture(const uint8_t* bytes, size_t size) {
   return fixture;
 }
 
+// The bytes of `tokens` (raw ids may spell bytes that are not UTF-8: any bytes are a text here).
+std::string bank_text(const Machine& machine, const std::vector<int32_t>& tokens) {
+  return machine.tokenizer().decode(tokens);
+}
+
 std::vector<float> fresh_logits(const Fixture& fixture, const std::vector<int32_t>& tokens) {
   Machine fresh = fixture.pristine;
   fresh.set_tokens(tokens);
   std::vector<float> logits;
-  std::string error;
-  FUZZ_CHECK(fresh.next_token_logits(logits, error), "fresh: %s", error.c_str());
+  ReadError error;
+  FUZZ_CHECK(fresh.next_token_logits(logits, error), "fresh: %s", error.message.c_str());
   return logits;
 }
 
@@ -89,10 +100,10 @@ void exercise(const Fixture& fixture, Machine& machine, const SamplingOptions& o
   const size_t vocab = bank.config.vocab_size, slots = bank.config.slots;
   const std::vector<int32_t> tokens = machine.tokens();
   const size_t window = std::min(tokens.size(), bank.config.max_context);
-  std::string error;
+  ReadError error;
 
   Trace trace;
-  FUZZ_CHECK(machine.trace(slots, trace, error), "trace: %s", error.c_str());
+  FUZZ_CHECK(machine.trace(slots, trace, error), "trace: %s", error.message.c_str());
   FUZZ_CHECK(trace.window_start == tokens.size() - window, "trace window start %zu",
              trace.window_start);
   FUZZ_CHECK(std::equal(trace.tokens.begin(), trace.tokens.end(), tokens.end() - window) &&
@@ -114,7 +125,7 @@ void exercise(const Fixture& fixture, Machine& machine, const SamplingOptions& o
   const uint32_t slot = uint32_t((pick >> 3) % slots);
   std::vector<float> weights;
   FUZZ_CHECK(machine.slot_weights(layer, read, slot, weights, error), "slot_weights: %s",
-             error.c_str());
+             error.message.c_str());
   FUZZ_CHECK(weights.size() == window, "slot weights %zu", weights.size());
   const std::vector<SlotWeight>& traced =
       read == BankRead::kMlp ? trace.layers[layer].mlp : trace.layers[layer].assoc;
@@ -125,27 +136,63 @@ void exercise(const Fixture& fixture, Machine& machine, const SamplingOptions& o
     }
   }
 
-  // Greedy generation is repeated argmax, each step checked against a fresh machine.
+  // Greedy generation is repeated argmax, each step checked against a fresh machine. (The text
+  // ends in a space: no typed word to heal.)
+  const std::string text = bank_text(machine, tokens) + " ";
   Machine copy = machine;
-  std::vector<int32_t> generated;
-  SamplingOptions greedy;
-  greedy.temperature = 0.0f;
-  FUZZ_CHECK(copy.generate(3, greedy, 0, generated, error), "generate: %s", error.c_str());
-  std::vector<int32_t> text = tokens;
-  for (const int32_t id : generated) {
-    const std::vector<float> logits = fresh_logits(fixture, text);
+  Generation greedy;
+  GenerationOptions greedy_options;
+  greedy_options.sampling.temperature = 0.0f;
+  FUZZ_CHECK(greedy.start(copy, text, greedy_options, 0, error), "generate: %s", error.message.c_str());
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> logits = fresh_logits(fixture, greedy.tokens());
     const int32_t argmax = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    int32_t id = -1;
+    std::string piece;
+    FUZZ_CHECK(greedy.next(copy, id, piece, error), "generate: %s", error.message.c_str());
     FUZZ_CHECK(id == argmax, "greedy generated %d, argmax %d", id, argmax);
-    text.push_back(id);
   }
-  // A seed repeats its text; sampled ids are in range.
-  std::vector<int32_t> first, second;
-  Machine other = fixture.pristine;
-  other.set_tokens(tokens);
-  FUZZ_CHECK(machine.generate(3, options, pick, first, error), "generate: %s", error.c_str());
-  FUZZ_CHECK(other.generate(3, options, pick, second, error), "generate: %s", error.c_str());
-  FUZZ_CHECK(first == second, "the same seed gave two texts");
-  for (const int32_t id : first) FUZZ_CHECK(id >= 0 && size_t(id) < vocab, "sampled id %d", id);
+  // A seed repeats its text; sampled ids are in range; the pieces are the tokens' bytes.
+  std::vector<int32_t> ids[2];
+  for (std::vector<int32_t>& run : ids) {
+    Machine other = fixture.pristine;
+    Generation sampled;
+    GenerationOptions sampled_options;
+    sampled_options.sampling = options;
+    sampled_options.repetition_penalty = 1.0f + float(pick % 4) / 4.0f;
+    sampled_options.no_repeat_ngram_size = pick % 3;
+    FUZZ_CHECK(sampled.start(other, text, sampled_options, pick, error), "generate: %s", error.message.c_str());
+    for (int step = 0; step < 3; ++step) {
+      int32_t id = -1;
+      std::string piece;
+      FUZZ_CHECK(sampled.next(other, id, piece, error), "generate: %s", error.message.c_str());
+      FUZZ_CHECK(id >= 0 && size_t(id) < vocab, "sampled id %d", id);
+      FUZZ_CHECK(piece == other.tokenizer().token_bytes(id), "a piece that is not its token");
+      run.push_back(id);
+    }
+  }
+  FUZZ_CHECK(ids[0] == ids[1], "the same seed gave two texts");
+
+  // Completions of the text's last word: ordered probabilities of valid UTF-8; and the text's
+  // rows are as they were (the next read is bit for bit a fresh machine's).
+  std::vector<Completion> completions;
+  CompletionOptions complete_options;
+  complete_options.top_k = 1 + pick % 5;
+  FUZZ_CHECK(complete(machine, bank_text(machine, tokens), complete_options, completions, error),
+             "complete: %s", error.message.c_str());
+  FUZZ_CHECK(completions.size() <= complete_options.top_k, "%zu completions", completions.size());
+  double total = 0;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    FUZZ_CHECK(!completions[i].text.empty() && safetensors::is_valid_utf8(completions[i].text),
+               "a completion of invalid UTF-8");
+    FUZZ_CHECK(i == 0 || completions[i].prob <= completions[i - 1].prob, "completions out of order");
+    total += completions[i].prob;
+  }
+  FUZZ_CHECK(total <= 1.0 + 1e-9, "completion probabilities sum to %g", total);
+  machine.set_tokens(tokens);
+  std::vector<float> after;
+  FUZZ_CHECK(machine.next_token_logits(after, error), "logits: %s", error.message.c_str());
+  FUZZ_CHECK(fuzz::same_bits(after, fresh_logits(fixture, tokens)), "completions disturbed the text's rows");
 
   const Evaluation evaluation = copy.evaluate(tokens);
   FUZZ_CHECK(evaluation.tokens == tokens.size() - 1, "evaluated %zu tokens", evaluation.tokens);
@@ -175,7 +222,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Machine machine = fixture.pristine;
   std::string text;
   std::vector<int32_t> predicted;
-  std::string error;
+  ReadError error;
   size_t at = 4;
   for (size_t step = 0; step < kMaxSteps && at + 3 <= size; ++step) {
     const uint8_t op = data[at], pos_byte = data[at + 1], len = data[at + 2];
@@ -214,10 +261,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (tokens.empty()) {
       predicted.clear();
       FUZZ_CHECK(!machine.next_token_logits(logits, error), "logits of an empty text");
-      FUZZ_CHECK(error.find("the text is empty") == 0, "empty text: %s", error.c_str());
+      FUZZ_CHECK(error.code == ReadErrorCode::kEmptyText, "empty text: %s", error.message.c_str());
       continue;
     }
-    FUZZ_CHECK(machine.next_token_logits(logits, error), "logits: %s", error.c_str());
+    FUZZ_CHECK(machine.next_token_logits(logits, error), "logits: %s", error.message.c_str());
     const size_t rows = machine.rows_computed() - rows_before;
     if (verbose) {
       std::fprintf(stderr, "step %zu: op %u, %zu bytes, %zu tokens, %zu rows computed%s\n", step,
@@ -237,7 +284,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_reference(fixture, tokens, logits);
 
     std::vector<TokenProbability> top;
-    FUZZ_CHECK(machine.predict(5, top, error), "predict: %s", error.c_str());
+    FUZZ_CHECK(machine.predict(5, top, error), "predict: %s", error.message.c_str());
     double sum = 0;
     for (size_t i = 0; i < top.size(); ++i) {
       FUZZ_CHECK(top[i].id >= 0 && size_t(top[i].id) < vocab, "predicted id %d", top[i].id);

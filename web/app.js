@@ -1,21 +1,26 @@
 // The demo page: type, and see the next token read live; see what the model read to predict it.
 //
 // Everything runs in a Web Worker (loadMachineInWorker), so typing never waits for the model:
-//   - every keystroke asks for a prediction; only the latest is computed (older ones reject with
-//     SUPERSEDED, which is not an error here);
+//   - every keystroke asks for the completions of the word being typed and for the raw next-token
+//     distribution; only the latest of each is computed (older ones reject with SUPERSEDED, which
+//     is not an error here); Tab inserts the first completion;
 //   - the trace ("what the model read") follows the predictions, debounced, one call at a time;
 //   - Generate streams a continuation into the text; Stop aborts it (AbortSignal) before its next token.
 // Banks: the list in /banks/index.json, or a file the visitor opens or drops. A bad file shows its
 // MemreadError message, and the bank already loaded keeps working.
 //
-// For tests, the DOM says what it shows: #next[data-text] and #trace[data-text] are the text the
-// predictions and the trace were computed for; every weight drawn carries data-weight.
+// For tests, the DOM says what it shows: #completions[data-text], #next[data-text] and
+// #trace[data-text] are the text the completions, predictions and trace were computed for; every
+// weight drawn carries data-weight.
 import { loadMachineInWorker } from '../src/js/index.js';
 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
   text: $('text'),
+  completions: $('completions'),
+  completionsEmpty: $('completions-empty'),
+  completionsTiming: $('completions-timing'),
   next: $('next'),
   nextEmpty: $('next-empty'),
   nextTiming: $('next-timing'),
@@ -37,11 +42,14 @@ const ui = {
   temperature: $('temperature'),
   topP: $('top-p'),
   seed: $('seed'),
+  repetitionPenalty: $('repetition-penalty'),
+  noRepeatNgram: $('no-repeat-ngram'),
   maxTokens: $('max-tokens'),
   dropOverlay: $('drop-overlay'),
 };
 
 const TOP_K = 10;         // tokens in the next-token list
+const TOP_COMPLETIONS = 5;  // completions in their list
 const TOP_SLOTS = 8;      // slots per bank read in the trace
 const TRACE_DELAY = 120;  // ms of quiet typing before the trace is recomputed
 const FILE_OPTION = 'file:';
@@ -53,7 +61,10 @@ const state = {
   predictSeq: 0,          // number of the latest predict asked for
   shownSeq: 0,            // number of the predict on screen
   top: [],                // the predictions on screen
-  acceptWhenFresh: false, // Tab was pressed before the predictions caught up with the text
+  completeSeq: 0,         // number of the latest complete asked for
+  shownCompleteSeq: 0,    // number of the complete on screen
+  completions: [],        // the completions on screen
+  acceptWhenFresh: false, // Tab was pressed before the completions caught up with the text
   tabLeaves: false,       // after Esc, Tab moves focus instead of accepting
   generating: null,       // {controller} while a continuation streams
   traceTimer: 0,
@@ -177,7 +188,66 @@ function setControlsEnabled() {
 
 function textChanged() {
   state.tabLeaves = false;
+  complete();
   predict();
+}
+
+// The letters of the word being typed: after the text's last whitespace (the rule of
+// docs/model.md, "Completions"), for showing them apart from the completion.
+const TYPED_WORD = /[^\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/u;
+
+async function complete() {
+  const machine = state.machine;
+  if (!machine || state.generating) return;
+  const text = ui.text.value;
+  const seq = ++state.completeSeq;
+  if (text === '') {
+    state.shownCompleteSeq = seq;
+    showCompletions([], text, null);
+    return;
+  }
+  const started = performance.now();
+  try {
+    const completions = await machine.complete(text, { topK: TOP_COMPLETIONS });
+    if (machine !== state.machine || seq < state.shownCompleteSeq) return;
+    state.shownCompleteSeq = seq;
+    showCompletions(completions, text, performance.now() - started);
+  } catch (error) {
+    if (machine === state.machine) reportError(error, 'Could not complete');
+  }
+}
+
+function showCompletions(completions, text, ms) {
+  state.completions = completions;
+  ui.completions.dataset.text = text;
+  ui.completionsEmpty.hidden = text === '' || completions.length > 0;
+  ui.completionsTiming.textContent = ms === null ? '' : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+  const typed = text.match(TYPED_WORD)[0];
+  const shownTyped = typed.length > 24 ? `…${typed.slice(-23)}` : typed;
+  const max = completions.length ? completions[0].prob : 1;
+  const items = completions.map((c, i) => {
+    const button = el('button', 'suggestion completion');
+    button.type = 'button';
+    button.dataset.text = c.text;
+    button.dataset.prob = String(c.prob);
+    button.setAttribute('aria-label', `${tokenWords(typed + c.text, -1)}, ${percent(c.prob)}${i === 0 ? ', Tab inserts it' : ''}`);
+    const bar = el('span', 'bar');
+    bar.style.width = `${(c.prob / max) * 100}%`;
+    const word = el('span', 'token-cell');
+    const tok = el('span', 'tok', el('span', 'typed', shownTyped));
+    tok.append(el('span', 'rest', tokenNode(c.text, -1)));
+    word.append(tok);
+    button.append(word, el('span', 'bar-track', bar), el('span', 'pct', percent(c.prob)));
+    if (i === 0) button.append(el('kbd', 'tab-hint', 'Tab'));
+    button.tabIndex = i === 0 ? 0 : -1;
+    button.addEventListener('click', () => accept(c.text));
+    return el('li', null, button);
+  });
+  ui.completions.replaceChildren(...items);
+  if (state.acceptWhenFresh && text === ui.text.value) {
+    state.acceptWhenFresh = false;
+    if (completions.length) accept(completions[0].text);
+  }
 }
 
 async function predict() {
@@ -215,7 +285,7 @@ function showPredictions(top, text, ms) {
     button.dataset.id = String(p.id);
     button.dataset.prob = String(p.prob);
     button.dataset.token = p.token;
-    button.setAttribute('aria-label', `${tokenWords(p.token, p.id)}, ${percent(p.prob)}${i === 0 ? ', Tab appends it' : ''}`);
+    button.setAttribute('aria-label', `${tokenWords(p.token, p.id)}, ${percent(p.prob)}`);
     const bar = el('span', 'bar');
     bar.style.width = `${(p.prob / max) * 100}%`;
     button.append(
@@ -223,19 +293,14 @@ function showPredictions(top, text, ms) {
       el('span', 'bar-track', bar),
       el('span', 'pct', percent(p.prob)),
     );
-    if (i === 0) button.append(el('kbd', 'tab-hint', 'Tab'));
     button.tabIndex = i === 0 ? 0 : -1;  // one Tab stop for the list; arrow keys move within it
     button.addEventListener('click', () => accept(p.token));
     return el('li', null, button);
   });
   ui.next.replaceChildren(...items);
-  if (state.acceptWhenFresh && text === ui.text.value) {
-    state.acceptWhenFresh = false;
-    if (top.length) accept(top[0].token);
-  }
 }
 
-/** Appends a token to the text, keeps the focus in the text box, and predicts again. */
+/** Appends a completion or a token to the text, keeps the focus in the text box, and reads again. */
 function accept(token) {
   if (state.generating) return;
   ui.text.value += token;
@@ -263,10 +328,10 @@ ui.text.addEventListener('keydown', (event) => {
   if (event.key !== 'Tab' || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
   if (state.tabLeaves || !state.machine || state.generating || ui.text.value === '') return;  // Tab moves on
   event.preventDefault();
-  if (ui.next.dataset.text === ui.text.value) {
-    if (state.top.length) accept(state.top[0].token);
+  if (ui.completions.dataset.text === ui.text.value) {
+    if (state.completions.length) accept(state.completions[0].text);
   } else {
-    state.acceptWhenFresh = true;  // the prediction for this text is on its way
+    state.acceptWhenFresh = true;  // the completions for this text are on their way
   }
 });
 
@@ -289,6 +354,7 @@ function arrowKeys(container, selector, listSelector) {
 }
 
 arrowKeys(ui.next, 'button.suggestion', 'ol');
+arrowKeys(ui.completions, 'button.suggestion', 'ol');
 
 // ---- What the model read ----------------------------------------------------------------------------
 
@@ -518,6 +584,8 @@ async function generate() {
     temperature: numberFrom(ui.temperature, 0.8, 0, 5),
     topP: numberFrom(ui.topP, 0.95, 0.05, 1),
     seed: numberFrom(ui.seed, 1, 0, 4294967295, true),
+    repetitionPenalty: numberFrom(ui.repetitionPenalty, 1.3, 1, 3),
+    noRepeatNgramSize: numberFrom(ui.noRepeatNgram, 3, 0, 10, true),
     maxTokens: numberFrom(ui.maxTokens, 80, 1, 2000, true),
   };
   const controller = new AbortController();
@@ -555,7 +623,7 @@ async function generate() {
     const focusWasOnStop = document.activeElement === ui.stop;
     setControlsEnabled();
     if (focusWasOnStop) ui.generate.focus();
-    predict();
+    textChanged();
   }
 }
 
@@ -748,6 +816,7 @@ async function loadBank(source, bank) {
     setBankStatus(`Ready: ${bank.label}`, 'ready');
     showSlot();
     setControlsEnabled();
+    complete();
     predict();
   } catch (error) {
     if (state.loading !== controller || error?.name === 'AbortError') return;

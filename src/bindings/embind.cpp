@@ -12,6 +12,8 @@
 
 #include "kernels/mem_read.h"
 #include "kernels/packed_bank.h"
+#include "model/completion.h"
+#include "model/generation.h"
 #include "model/machine.h"
 
 using emscripten::val;
@@ -26,10 +28,15 @@ val typed_array_copy(const char* type, const std::vector<T>& values) {
   return val::global(type).new_(emscripten::typed_memory_view(values.size(), values.data()));
 }
 
-val error_object(const std::string& error) {
+val error_object(const memread::ReadError& error) {
   val result = val::object();
-  result.set("error", error);
+  result.set("error", error.message);
+  result.set("code", std::string(error.code == memread::ReadErrorCode::kEmptyText ? "EMPTY_TEXT" : "BAD_OPTION"));
   return result;
+}
+
+val bytes_of(const std::string& bytes) {
+  return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 }  // namespace
 
@@ -65,9 +72,32 @@ EMSCRIPTEN_BINDINGS(memread) {
       .function("valueDim", &PackedBank::value_dim);
 
   // ---- the machine ----
-  emscripten::class_<memread::Rng>("Rng")
-      // Seeds are whole numbers below 2^53 (checked in JS).
-      .constructor(+[](double seed) { return new memread::Rng(uint64_t(seed)); });
+  emscripten::class_<memread::Generation>("Generation")
+      .constructor<>()
+      // Starts a continuation of `text` (options checked in JS; seeds are whole numbers below 2^53)
+      // → {} or {error, code}.
+      .function("start", +[](memread::Generation& generation, const Machine& machine, const std::string& text,
+                             float temperature, size_t top_k, float top_p, float repetition_penalty,
+                             size_t no_repeat_ngram_size, double seed) {
+        memread::GenerationOptions options;
+        options.sampling = {temperature, top_k, top_p};
+        options.repetition_penalty = repetition_penalty;
+        options.no_repeat_ngram_size = no_repeat_ngram_size;
+        memread::ReadError error;
+        if (!generation.start(machine, text, options, uint64_t(seed), error)) return error_object(error);
+        return val::object();
+      })
+      // The next token → {id, piece: Uint8Array (its bytes after the caret)} or {error, code}.
+      .function("next", +[](memread::Generation& generation, Machine& machine) {
+        int32_t id = 0;
+        std::string piece;
+        memread::ReadError error;
+        if (!generation.next(machine, id, piece, error)) return error_object(error);
+        val result = val::object();
+        result.set("id", id);
+        result.set("piece", bytes_of(piece));
+        return result;
+      });
 
   emscripten::class_<Machine>("Machine")
       .constructor<>()
@@ -104,14 +134,13 @@ EMSCRIPTEN_BINDINGS(memread) {
         return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
       })
       .function("tokenBytes", +[](const Machine& machine, int32_t id) {
-        const std::string& bytes = machine.tokenizer().token_bytes(id);
-        return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+        return bytes_of(machine.tokenizer().token_bytes(id));
       })
       // Reads `text` (recomputing from its first changed token) → {ids, probs} of the top k.
       .function("predict", +[](Machine& machine, const std::string& text, size_t k) {
         machine.set_tokens(machine.tokenizer().encode(text));
         std::vector<memread::TokenProbability> top;
-        std::string error;
+        memread::ReadError error;
         if (!machine.predict(k, top, error)) return error_object(error);
         std::vector<int32_t> ids;
         std::vector<float> probs;
@@ -124,27 +153,31 @@ EMSCRIPTEN_BINDINGS(memread) {
         result.set("probs", typed_array_copy("Float32Array", probs));
         return result;
       })
-      .function("setText", +[](Machine& machine, const std::string& text) {
-        machine.set_tokens(machine.tokenizer().encode(text));
-        return machine.tokens().size();
-      })
-      // Token ids (each < vocab size: checked in JS), e.g. a prompt and what was generated so far.
-      .function("setTokens", +[](Machine& machine, val ids) {
-        machine.set_tokens(emscripten::convertJSArrayToNumberVector<int32_t>(ids));
-      })
-      // The next token after the current text, sampled → {id} or {error}.
-      .function("sampleNext", +[](Machine& machine, memread::Rng& rng, float temperature, size_t top_k, float top_p) {
-        int32_t id = 0;
-        std::string error;
-        if (!machine.sample_next({temperature, top_k, top_p}, rng, id, error)) return error_object(error);
+      // The completions of the word being typed → {texts: [Uint8Array], probs, tokens: [Int32Array]}.
+      .function("complete", +[](Machine& machine, const std::string& text, size_t top_k, size_t max_tokens) {
+        memread::CompletionOptions options;
+        options.top_k = top_k;
+        options.max_tokens = max_tokens;
+        std::vector<memread::Completion> completions;
+        memread::ReadError error;
+        if (!memread::complete(machine, text, options, completions, error)) return error_object(error);
+        val texts = val::array(), tokens = val::array();
+        std::vector<double> probs;
+        for (const memread::Completion& c : completions) {
+          texts.call<void>("push", bytes_of(c.text));
+          tokens.call<void>("push", typed_array_copy("Int32Array", c.tokens));
+          probs.push_back(c.prob);
+        }
         val result = val::object();
-        result.set("id", id);
+        result.set("texts", texts);
+        result.set("probs", typed_array_copy("Float64Array", probs));
+        result.set("tokens", tokens);
         return result;
       })
       .function("trace", +[](Machine& machine, const std::string& text, size_t top) {
         machine.set_tokens(machine.tokenizer().encode(text));
         memread::Trace trace;
-        std::string error;
+        memread::ReadError error;
         if (!machine.trace(top, trace, error)) return error_object(error);
         val layers = val::array();
         for (const memread::LayerTrace& layer : trace.layers) {
@@ -182,7 +215,7 @@ EMSCRIPTEN_BINDINGS(memread) {
       .function("slotWeights", +[](Machine& machine, const std::string& text, size_t layer, const std::string& read, uint32_t slot) {
         machine.set_tokens(machine.tokenizer().encode(text));
         std::vector<float> weights;
-        std::string error;
+        memread::ReadError error;
         const memread::BankRead which = read == "mlp" ? memread::BankRead::kMlp : memread::BankRead::kAssoc;
         if (!machine.slot_weights(layer, which, slot, weights, error)) return error_object(error);
         val result = val::object();

@@ -1,7 +1,9 @@
 // memread: the native command line (DESIGN §5).
 //
 //   memread predict  --bank FILE [--top K] [--json] TEXT
-//   memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json] TEXT
+//   memread complete --bank FILE [--top K] [--max-tokens N] [--json] TEXT
+//   memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+//                    [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT
 //   memread eval     --bank FILE [--json] TEXTFILE
 //   memread inspect  --bank FILE [--json]
 //   memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]
@@ -22,6 +24,8 @@
 #include "cli/arguments.h"
 #include "cli/train_command.h"
 #include "model/bank.h"
+#include "model/completion.h"
+#include "model/generation.h"
 #include "model/machine.h"
 #include "model/random_bank.h"
 #include "model/safetensors.h"
@@ -33,7 +37,9 @@ using namespace cli;
 
 const char kUsage[] =
     "usage: memread predict  --bank FILE [--top K] [--json] TEXT\n"
-    "       memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json] TEXT\n"
+    "       memread complete --bank FILE [--top K] [--max-tokens N] [--json] TEXT\n"
+    "       memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "                        [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT\n"
     "       memread eval     --bank FILE [--json] TEXTFILE\n"
     "       memread inspect  --bank FILE [--json]\n"
     "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
@@ -106,8 +112,8 @@ int predict(int argc, char** argv, Failure& failure) {
   if (!load_machine(args, machine, bytes, failure)) return failure.code;
   machine.set_tokens(machine.tokenizer().encode(text));
   std::vector<TokenProbability> tokens;
-  std::string error;
-  if (!machine.predict(size_t(top), tokens, error)) return (failure = {kExitFailure, error}).code;
+  ReadError error;
+  if (!machine.predict(size_t(top), tokens, error)) return (failure = {kExitFailure, error.message}).code;
   if (has_flag(args, "json")) {
     std::string out = "{\"tokens\": [";
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -124,36 +130,82 @@ int predict(int argc, char** argv, Failure& failure) {
   return 0;
 }
 
-int generate(int argc, char** argv, Failure& failure) {
+int complete(int argc, char** argv, Failure& failure) {
   Arguments args;
-  if (!parse_arguments(argc, argv, {"bank", "max", "temperature", "top-k", "top-p", "seed"}, {"json"},
-                       args, failure)) {
+  if (!parse_arguments(argc, argv, {"bank", "top", "max-tokens"}, {"json"}, args, failure)) return failure.code;
+  uint64_t top = 0, max_tokens = 0;
+  std::string text;
+  if (!unsigned_option(args, "top", 5, 1u << 10, top, failure) ||
+      !unsigned_option(args, "max-tokens", 6, 64, max_tokens, failure) || !one_text(args, "TEXT", text, failure)) {
     return failure.code;
   }
-  uint64_t max_tokens = 0, top_k = 0, seed = 0;
-  SamplingOptions options;
+  if (top == 0 || max_tokens == 0) return (failure = {kExitUsage, "--top and --max-tokens must be at least 1"}).code;
+  Machine machine;
+  std::vector<uint8_t> bytes;
+  if (!load_machine(args, machine, bytes, failure)) return failure.code;
+  CompletionOptions options;
+  options.top_k = size_t(top);
+  options.max_tokens = size_t(max_tokens);
+  std::vector<Completion> completions;
+  ReadError error;
+  if (!memread::complete(machine, text, options, completions, error)) {
+    return (failure = {kExitFailure, error.message}).code;
+  }
+  if (has_flag(args, "json")) {
+    std::string out = "{\"completions\": [";
+    for (size_t i = 0; i < completions.size(); ++i) {
+      std::string ids;
+      for (size_t k = 0; k < completions[i].tokens.size(); ++k) ids += (k ? ", " : "") + std::to_string(completions[i].tokens[k]);
+      out += std::string(i ? ", " : "") + "{\"text\": " + json_string(completions[i].text) + ", \"prob\": " +
+             json_number(completions[i].prob) + ", \"tokens\": [" + ids + "]}";
+    }
+    std::printf("%s]}\n", out.c_str());
+  } else {
+    for (const Completion& c : completions) std::printf("%8.5f  %s\n", c.prob, json_string(c.text).c_str());
+  }
+  return 0;
+}
+
+int generate(int argc, char** argv, Failure& failure) {
+  Arguments args;
+  if (!parse_arguments(argc, argv, {"bank", "max", "temperature", "top-k", "top-p", "seed",
+                                    "repetition-penalty", "no-repeat-ngram"},
+                       {"json"}, args, failure)) {
+    return failure.code;
+  }
+  uint64_t max_tokens = 0, top_k = 0, seed = 0, ngram = 0;
+  GenerationOptions options;
   std::string text;
   if (!unsigned_option(args, "max", 100, 1u << 24, max_tokens, failure) ||
       !unsigned_option(args, "top-k", 0, 1u << 30, top_k, failure) ||
       !unsigned_option(args, "seed", 0, UINT64_MAX, seed, failure) ||
-      !float_option(args, "temperature", 1.0f, options.temperature, failure) ||
-      !float_option(args, "top-p", 1.0f, options.top_p, failure) ||
+      !unsigned_option(args, "no-repeat-ngram", 0, 1u << 10, ngram, failure) ||
+      !float_option(args, "temperature", 1.0f, options.sampling.temperature, failure) ||
+      !float_option(args, "top-p", 1.0f, options.sampling.top_p, failure) ||
+      !float_option(args, "repetition-penalty", 1.0f, options.repetition_penalty, failure) ||
       !one_text(args, "TEXT", text, failure)) {
     return failure.code;
   }
-  options.top_k = size_t(top_k);
-  const std::string problem = check_sampling_options(options);
+  options.sampling.top_k = size_t(top_k);
+  options.no_repeat_ngram_size = size_t(ngram);
+  const std::string problem = check_generation_options(options);
   if (!problem.empty()) return (failure = {kExitUsage, problem}).code;
+  if (text.empty()) return (failure = {kExitFailure, "the text is empty: there is no token to continue from"}).code;
   Machine machine;
   std::vector<uint8_t> bytes;
   if (!load_machine(args, machine, bytes, failure)) return failure.code;
-  machine.set_tokens(machine.tokenizer().encode(text));
+  Generation generation;
+  ReadError error;
   std::vector<int32_t> generated;
-  std::string error;
-  if (!machine.generate(size_t(max_tokens), options, seed, generated, error)) {
-    return (failure = {kExitFailure, error}).code;
+  std::string continuation, piece;
+  bool ok = generation.start(machine, text, options, seed, error);
+  for (uint64_t i = 0; ok && i < max_tokens; ++i) {
+    int32_t id = 0;
+    ok = generation.next(machine, id, piece, error);
+    generated.push_back(id);
+    continuation += piece;
   }
-  const std::string continuation = machine.tokenizer().decode(generated);
+  if (!ok) return (failure = {kExitFailure, error.message}).code;
   if (has_flag(args, "json")) {
     std::string ids;
     for (size_t i = 0; i < generated.size(); ++i) ids += (i ? ", " : "") + std::to_string(generated[i]);
@@ -287,12 +339,13 @@ int main(int argc, char** argv) {
   Failure failure{0, ""};
   int code;
   if (command == "predict") code = predict(argc, argv, failure);
+  else if (command == "complete") code = complete(argc, argv, failure);
   else if (command == "generate") code = generate(argc, argv, failure);
   else if (command == "eval") code = evaluate(argc, argv, failure);
   else if (command == "inspect") code = inspect(argc, argv, failure);
   else if (command == "random-bank") code = random_bank(argc, argv, failure);
   else if (command == "train") code = cli::train_command(argc, argv, failure);
-  else failure = {kExitUsage, "unknown command '" + command + "' (predict, generate, eval, inspect, random-bank, train)"}, code = kExitUsage;
+  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, inspect, random-bank, train)"}, code = kExitUsage;
   if (code != 0) std::fprintf(stderr, "memread: %s\n", failure.message.c_str());
   return code;
 }

@@ -11,20 +11,13 @@
 // If caching fails (quota, private mode, an opaque origin) the bank is still returned: the cache
 // is an optimisation, never a reason for a load to fail.
 import { MemreadError } from './errors.js';
+import { abortReason, pageUrl, throwIfAborted } from './util.js';
 
 export const BANK_CACHE_NAME = 'memread-banks';
 
-function abortReason(signal) {
-  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
-}
-
-function throwIfAborted(signal) {
-  if (signal?.aborted) throw abortReason(signal);
-}
-
 /** The absolute URL of a bank: relative URLs resolve against the page (or the worker's script). */
 function absoluteUrl(url) {
-  const base = globalThis.document?.baseURI ?? globalThis.location?.href;
+  const base = pageUrl();
   try {
     return new URL(String(url), base).href;
   } catch (cause) {

@@ -2,8 +2,11 @@
  * memread: a language model made of one operation, the associative-memory read
  * `mem(q, K, V, τ) = softmax(q·Kᵀ/τ)·V`, run by a WebAssembly SIMD core.
  *
- * This build exposes the read itself: the bare primitive {@link memRead} and the resident
- * {@link MemBank}. Everything here needs {@link init} first.
+ * {@link loadMachine} (or {@link loadMachineInWorker}) loads a bank — {@link defaultBank} is the one
+ * the package ships — and the {@link Machine} completes the word being typed, predicts the next
+ * token, generates, traces what it read and scores text. The read itself is here too: the bare
+ * primitive {@link memRead} and the resident {@link MemBank}, which need {@link init} first.
+ * The element `<memread-suggest>` is `import 'memread/suggest'`.
  */
 
 /** Error codes of {@link MemreadError}. */
@@ -21,9 +24,9 @@ export type MemreadErrorCode =
   | 'OUT_OF_MEMORY'     // the request does not fit in wasm memory (4 GiB at most)
   | 'BAD_BANK'          // the bytes are not a valid bank (the message names the rule broken)
   | 'FETCH_FAILED'      // a bank URL could not be fetched (network error, HTTP status, not a bank)
-  | 'EMPTY_TEXT'        // predict/trace/generate of an empty text: nothing to predict from
+  | 'EMPTY_TEXT'        // predict/complete/trace/generate of an empty text: nothing to read from
   | 'BAD_TOKEN'         // a token id that is not in the bank's vocabulary
-  | 'SUPERSEDED'        // worker: a newer predict was made before this one ran; never computed
+  | 'SUPERSEDED'        // worker: a newer predict (or complete) was made before this one ran; never computed
   | 'TERMINATED'        // worker: terminate() was called before this call was answered
   | 'WORKER_FAILED';    // worker: it could not start (script, CSP) or crashed; or no Web Workers here
 
@@ -206,6 +209,32 @@ export interface Trace {
   layers: LayerTrace[];
 }
 
+/** A completion of the word being typed (DESIGN §9, docs/model.md "Completions"). */
+export interface Completion {
+  /**
+   * What to insert at the caret: the rest of the word, without the character that ends it; that
+   * character alone (e.g. `' '`) when the letters typed are a whole word already; after a space,
+   * the next word.
+   */
+  text: string;
+  /** Its probability, normalised over the completions found. */
+  prob: number;
+  /**
+   * The most probable token sequence found that spells it, read from the start of the word (it
+   * spells the letters typed, then `text`; its last token may reach past the word).
+   */
+  tokens: number[];
+}
+
+export interface CompleteOptions {
+  /** Completions at most, 1 to 1024. Default 5. */
+  topK?: number;
+  /** Tokens a completion may take from the start of the word, 1 to 64. Default 6. */
+  maxTokens?: number;
+  /** An already aborted signal throws its reason (an AbortError). */
+  signal?: AbortSignal;
+}
+
 export interface GenerateOptions {
   /** Tokens to generate at most. Default 64. */
   maxTokens?: number;
@@ -217,6 +246,17 @@ export interface GenerateOptions {
   topP?: number;
   /** Same seed, same text. Default 0. */
   seed?: number;
+  /**
+   * ≥ 1 (1 = none): the logits of the tokens among the last maxContext tokens are divided by it
+   * when positive and multiplied by it when negative (Hugging Face's `repetition_penalty`).
+   * Default 1; the page uses 1.3.
+   */
+  repetitionPenalty?: number;
+  /**
+   * n ≥ 1 bans every token that would repeat an n-gram of the text (Hugging Face's
+   * `no_repeat_ngram_size`); 0 = off. Default 0; the page uses 3.
+   */
+  noRepeatNgramSize?: number;
   /** Stops the generation within one token. */
   signal?: AbortSignal;
 }
@@ -228,16 +268,32 @@ export interface GenerateOptions {
 export interface Machine {
   readonly info: MachineInfo;
   /**
-   * The most probable next tokens after `text`, most probable first.
+   * The completions of the word being typed at the end of `text` (or of the next word, after a
+   * space), most probable first: the machine reads the text up to the word's start and searches
+   * the token sequences that spell the letters typed. Tab-to-accept inserts `text` of the first.
    * @example
-   * machine.predict('The jury said', { topK: 3 });
-   * // → [{ token: ' the', id: 262, prob: 0.21 }, { token: ' that', id: 300, prob: 0.09 }, …]
+   * machine.complete('He walked into the ro', { topK: 2 });
+   * // → [{ text: 'om', prob: 0.469, tokens: [1495] }, { text: 'cked', prob: 0.103, tokens: [303, 99, 555] }]
+   * machine.complete('The jury said it would ', { topK: 2 });
+   * // → [{ text: 'not', prob: 0.564, tokens: [400] }, { text: 'have', prob: 0.095, tokens: [998] }]
+   */
+  complete(text: string, options?: CompleteOptions): Completion[];
+  /**
+   * The raw next-token distribution after `text` as it stands, most probable first (mid-word, it
+   * reads the half-typed word as a token sequence: {@link complete} is what a person wants).
+   * @example
+   * machine.predict('He walked into the ro', { topK: 2 });
+   * // → [{ token: 'c', id: 99, prob: 0.323 }, { token: 'l', id: 108, prob: 0.180 }]
    */
   predict(text: string, options?: { topK?: number }): TokenPrediction[];
   /**
-   * Streams a continuation of `text`, piece by piece (whole characters).
+   * Streams a continuation of `text`, piece by piece (whole characters). A half-typed word is
+   * healed as {@link complete} heals it: the pieces start after the letters typed.
    * @example
-   * for await (const piece of machine.generate('The jury', { maxTokens: 20, temperature: 0 })) out += piece;
+   * let out = '';
+   * const options = { maxTokens: 16, temperature: 0.8, topP: 0.95, repetitionPenalty: 1.3, noRepeatNgramSize: 3, seed: 1 };
+   * for await (const piece of machine.generate('He walked into the ro', options)) out += piece;
+   * // → out === 'ckins and roles in the walls in the buildings . The '
    */
   generate(text: string, options?: GenerateOptions): AsyncIterable<string>;
   /** What each layer read for the last position of `text`: enough to draw what the model looked at. */
@@ -258,13 +314,20 @@ export interface Machine {
 }
 
 /**
- * Loads a bank and returns a Machine. Calls init() itself.
+ * Loads a bank and returns a Machine. Calls init() itself. In Node, a `file:` URL is read from disk.
  * @example
- * import { loadMachine } from 'memread';
- * const machine = await loadMachine('/banks/en-brown.safetensors', { onProgress: (p) => console.log(p.loaded) });
- * machine.predict('The jury said');
+ * import { loadMachine, defaultBank } from 'memread';
+ * const machine = await loadMachine(defaultBank(), { onProgress: (p) => console.log(p.loaded) });
+ * machine.complete('The jury said it would ', { topK: 2 });
  */
 export function loadMachine(source: BankSource, options?: LoadMachineOptions): Promise<Machine>;
+
+/**
+ * The URL of the bank the package ships, `memread/banks/en-brown.safetensors` (English, trained on
+ * the Brown corpus; 3.95 MB): a URL next to the package's own files, which bundlers such as Vite
+ * emit as an asset, and a `file:` URL in Node, which {@link loadMachine} reads from disk.
+ */
+export function defaultBank(): URL;
 
 /** Removes every bank memread cached (Cache API "memread-banks"). Resolves to the number removed. */
 export function clearBankCache(): Promise<number>;
@@ -288,7 +351,7 @@ export interface CallOptions {
  * - Latest predict wins: a predict that has not started when a newer predict is made is never
  *   computed and rejects with MemreadError SUPERSEDED (predicts made in the same task are merged
  *   before they are sent; a predict waiting in the worker behind a longer call is dropped there).
- *   Only predict is merged like this; every other call is answered.
+ *   Complete is merged the same way, apart from predict; every other call is answered.
  * - Errors keep their class and code across the boundary (MemreadError with `code`, AbortError).
  * - Typed arrays in results (tokenize, trace) are transferred, not copied.
  * @example
@@ -296,7 +359,7 @@ export interface CallOptions {
  * const machine = await loadMachineInWorker('/banks/en-brown.safetensors');
  * input.addEventListener('input', async () => {
  *   try {
- *     show(await machine.predict(input.value, { topK: 5 }));  // only the latest keystroke's is computed
+ *     show(await machine.complete(input.value, { topK: 5 }));  // only the latest keystroke's is computed
  *   } catch (error) {
  *     if (error.code !== 'SUPERSEDED' && error.code !== 'EMPTY_TEXT') throw error;
  *   }
@@ -306,9 +369,16 @@ export interface WorkerMachine {
   /** As {@link Machine.info}; known once the bank has loaded. */
   readonly info: MachineInfo;
   /**
+   * As {@link Machine.complete}; latest call wins, apart from predicts (a keystroke asks for both).
    * @example
-   * machine.predict('The jury said', { topK: 3 });
-   * // → [{ token: ' the', id: 262, prob: 0.21 }, { token: ' that', id: 300, prob: 0.09 }, …]
+   * await machine.complete('The jury said it would ', { topK: 2 });
+   * // → [{ text: 'not', prob: 0.564, tokens: [400] }, { text: 'have', prob: 0.095, tokens: [998] }]
+   */
+  complete(text: string, options?: CompleteOptions & CallOptions): Promise<Completion[]>;
+  /**
+   * @example
+   * await machine.predict('He walked into the ro', { topK: 2 });
+   * // → [{ token: 'c', id: 99, prob: 0.323 }, { token: 'l', id: 108, prob: 0.180 }]
    */
   predict(text: string, options?: { topK?: number } & CallOptions): Promise<TokenPrediction[]>;
   /**
@@ -361,7 +431,7 @@ export interface WorkerMachine {
  * const machine = await loadMachineInWorker('/banks/en-brown.safetensors', {
  *   onProgress: ({ loaded, total }) => bar.value = total ? loaded / total : 0,
  * });
- * await machine.predict('The jury said');  // → [{ token: ' the', id: 262, prob: 0.21 }, …]
+ * await machine.complete('He walked into the ro');  // → [{ text: 'om', prob: 0.469, tokens: [1495] }, …]
  * machine.terminate();
  */
 export function loadMachineInWorker(source: BankSource, options?: LoadMachineOptions): Promise<WorkerMachine>;

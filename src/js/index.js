@@ -8,6 +8,7 @@ const api = makeApi((options) => createMemreadCore(options));
 
 export const { init, backendInfo, MemBank, memRead, loadMachine } = api;
 export { clearBankCache } from './bank-cache.js';
+export { defaultBank } from './default-bank.js';
 export { MemreadError } from './errors.js';
 export { hasWasmSimd } from './api.js';
 export { loadMachineInWorker } from './worker-client.js';

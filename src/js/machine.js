@@ -2,6 +2,8 @@
 // (raising MemreadError before anything reaches wasm), cleans text to well-formed Unicode, turns
 // token bytes into strings, and streams generation one token at a time.
 import { MemreadError } from './errors.js';
+import { abortReason, nextMacrotask } from './util.js';
+import { requireOptions, requireSignal } from './validate.js';
 
 const textDecoder = new TextDecoder('utf-8');  // non-fatal: invalid bytes become U+FFFD
 
@@ -22,33 +24,6 @@ function requireWholeNumber(value, name, min, max) {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new MemreadError('BAD_OPTION', `${name} must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
-}
-
-function requireOptions(options, what) {
-  if (options === null || typeof options !== 'object') {
-    throw new MemreadError('BAD_OPTION', `${what} options must be an object`);
-  }
-}
-
-// Resolves at the next macrotask, so that events (a click on Stop, an abort) run between tokens.
-// MessageChannel is not clamped like setTimeout(0) is after a few nested calls.
-function nextMacrotask() {
-  return new Promise((resolve) => {
-    if (typeof MessageChannel === 'function') {
-      const channel = new MessageChannel();
-      channel.port1.onmessage = () => {
-        channel.port1.close();
-        resolve();
-      };
-      channel.port2.postMessage(null);
-    } else {
-      setTimeout(resolve, 0);
-    }
-  });
-}
-
-function abortReason(signal) {
-  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
 }
 
 // ---- Will the bank fit in wasm memory? ------------------------------------------------------------
@@ -192,11 +167,9 @@ class Machine {
     return text;
   }
 
+  // A failure from C++ comes with its code (EMPTY_TEXT or BAD_OPTION).
   #check(result) {
-    if (result.error !== undefined) {
-      const code = /empty/.test(result.error) ? 'EMPTY_TEXT' : 'BAD_OPTION';
-      throw new MemreadError(code, result.error);
-    }
+    if (result.error !== undefined) throw new MemreadError(result.code, result.error);
     return result;
   }
 
@@ -225,13 +198,30 @@ class Machine {
     return out;
   }
 
+  complete(text, options = {}) {
+    const native = this.#alive();
+    requireOptions(options, 'complete');
+    const { topK = 5, maxTokens = 6, signal } = options;
+    requireWholeNumber(topK, 'topK', 1, 1024);
+    requireWholeNumber(maxTokens, 'maxTokens', 1, 64);
+    requireSignal(signal);
+    if (signal?.aborted) throw abortReason(signal);
+    const clean = this.#nonEmpty(text);
+    const { texts, probs, tokens } = this.#check(native.complete(clean, topK, maxTokens));
+    return texts.map((bytes, i) => ({ text: textDecoder.decode(bytes), prob: probs[i], tokens: Array.from(tokens[i]) }));
+  }
+
   generate(text, options = {}) {
     this.#alive();
     requireOptions(options, 'generate');
-    const { maxTokens = 64, temperature = 1, topK = 0, topP = 1, seed = 0, signal } = options;
+    const {
+      maxTokens = 64, temperature = 1, topK = 0, topP = 1, seed = 0, repetitionPenalty = 1, noRepeatNgramSize = 0,
+      signal,
+    } = options;
     requireWholeNumber(maxTokens, 'maxTokens', 0, 2 ** 31 - 1);
     requireWholeNumber(topK, 'topK', 0, 2 ** 31 - 1);
     requireWholeNumber(seed, 'seed', 0, Number.MAX_SAFE_INTEGER);
+    requireWholeNumber(noRepeatNgramSize, 'noRepeatNgramSize', 0, 1024);
     // Math.fround: the sampler takes a float32, so e.g. 1e39 would reach it as Infinity (and come
     // back as a C++ error with the wrong code); below float32's range it rounds to 0 (greedy).
     if (typeof temperature !== 'number' || !Number.isFinite(Math.fround(temperature)) || !(temperature >= 0)) {
@@ -241,33 +231,31 @@ class Machine {
     if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
       throw new MemreadError('BAD_OPTION', `topP must be in (0, 1], got ${String(topP)}`);
     }
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new MemreadError('BAD_OPTION', 'signal must be an AbortSignal');
+    if (typeof repetitionPenalty !== 'number' || !(repetitionPenalty >= 1) || !Number.isFinite(Math.fround(repetitionPenalty))) {
+      throw new MemreadError('BAD_OPTION', `repetitionPenalty must be a finite number >= 1 (1 is none), got ${String(repetitionPenalty)}`);
     }
+    requireSignal(signal);
     const clean = this.#nonEmpty(text);
-    const ids = Array.from(this.#alive().tokenize(clean));
-    return this.#generate(ids, { maxTokens, temperature, topK, topP, seed, signal });
+    return this.#generate(clean, { maxTokens, temperature, topK, topP, seed, repetitionPenalty, noRepeatNgramSize, signal });
   }
 
-  async *#generate(ids, { maxTokens, temperature, topK, topP, seed, signal }) {
-    const rng = new this.#core.Rng(seed);
+  async *#generate(text, { maxTokens, temperature, topK, topP, seed, repetitionPenalty, noRepeatNgramSize, signal }) {
+    // The generation keeps its own tokens: another call on this machine in between does not disturb it.
+    const generation = new this.#core.Generation();
     const decoder = new TextDecoder('utf-8');  // streaming: a character split across tokens waits
     try {
+      this.#check(generation.start(this.#alive(), text, temperature, topK, topP, repetitionPenalty, noRepeatNgramSize, seed));
       for (let i = 0; i < maxTokens; i++) {
         await nextMacrotask();  // let a Stop click or an abort run between tokens
         if (signal?.aborted) throw abortReason(signal);
-        const native = this.#alive();
-        // The generation's own tokens: another call on this machine in between does not disturb it.
-        native.setTokens(ids);
-        const { id } = this.#check(native.sampleNext(rng, temperature, topK, topP));
-        ids.push(id);
-        const piece = decoder.decode(native.tokenBytes(id), { stream: true });
-        if (piece) yield piece;
+        const { piece } = this.#check(generation.next(this.#alive()));
+        const decoded = decoder.decode(piece, { stream: true });
+        if (decoded) yield decoded;
       }
       const rest = decoder.decode();
       if (rest) yield rest;
     } finally {
-      rng.delete();
+      generation.delete();
     }
   }
 

@@ -12,10 +12,14 @@ const api = makeApi(async (options) => {
     moduleOptions.wasmBinary = await readFile(url);
   }
   return createMemreadCore(moduleOptions);
+}, {
+  // Node's fetch has no file: URLs: read them from disk (defaultBank() is one).
+  readFileUrl: async (url) => new Uint8Array(await readFile(url)),
 });
 
 export const { init, backendInfo, MemBank, memRead, loadMachine } = api;
 export { clearBankCache } from './bank-cache.js';
+export { defaultBank } from './default-bank.js';
 // Node has no Web Workers: loadMachineInWorker rejects there with WORKER_FAILED (use loadMachine).
 export { loadMachineInWorker } from './worker-client.js';
 export { MemreadError } from './errors.js';

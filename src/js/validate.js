@@ -54,3 +54,46 @@ export function requireFinite(array, name) {
     }
   }
 }
+
+export function requireOptions(options, what) {
+  if (options === null || typeof options !== 'object') {
+    throw new MemreadError('BAD_OPTION', `${what} options must be an object`);
+  }
+  return options;
+}
+
+export function requireSignal(signal) {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new MemreadError('BAD_OPTION', 'signal must be an AbortSignal');
+  }
+}
+
+/**
+ * What kind of bank source `source` is: 'url' (a URL string or URL, with `url` resolved against
+ * `base`), 'arraybuffer', 'uint8array', 'blob' or 'response'. BAD_TYPE for anything else and for a
+ * URL that does not parse; FETCH_FAILED for a Response that is not ok (an error page, not a bank).
+ * @param {unknown} source
+ * @param {string} [base]
+ * @returns {{kind: 'url', url: URL} | {kind: 'arraybuffer'|'uint8array'|'blob'|'response'}}
+ */
+export function classifyBankSource(source, base) {
+  if (typeof source === 'string' || source instanceof URL) {
+    try {
+      return { kind: 'url', url: new URL(source, base) };
+    } catch {
+      throw new MemreadError('BAD_TYPE', `bank source "${String(source)}" is not a valid URL`);
+    }
+  }
+  if (source instanceof Uint8Array) return { kind: 'uint8array' };
+  if (source instanceof ArrayBuffer) return { kind: 'arraybuffer' };
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return { kind: 'blob' };
+  if (typeof Response !== 'undefined' && source instanceof Response) {
+    if (!source.ok) {
+      throw new MemreadError('FETCH_FAILED',
+        `the Response holds HTTP ${source.status}${source.statusText ? ' ' + source.statusText : ''}, not a bank`);
+    }
+    return { kind: 'response' };
+  }
+  throw new MemreadError('BAD_TYPE',
+    'a bank source must be a URL string, URL, ArrayBuffer, Uint8Array, Blob or Response');
+}

@@ -1,5 +1,5 @@
 // The worker client: a Machine in a module Web Worker (worker.js), with the same methods made
-// async, cancellation by AbortSignal on every call, and "latest predict wins".
+// async, cancellation by AbortSignal on every call, and "latest predict (and complete) wins".
 //
 //   const machine = await loadMachineInWorker('/banks/en-brown.safetensors');
 //   const top = await machine.predict('The jury said', { topK: 3, signal });
@@ -13,23 +13,11 @@
 //
 // Latest predict wins, twice: predicts made in the same task are merged here (only the last one is
 // sent), and a predict still queued in the worker when a newer one arrives is dropped there. Both
-// reject with MemreadError SUPERSEDED and are never computed.
+// reject with MemreadError SUPERSEDED and are never computed. Completions are merged the same way,
+// apart from predicts: a page that shows both asks for both on every keystroke.
 import { MemreadError } from './errors.js';
-
-function abortReason(signal) {
-  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
-}
-
-function requireOptions(options, what) {
-  if (options === null || typeof options !== 'object') {
-    throw new MemreadError('BAD_OPTION', `${what} options must be an object`);
-  }
-  const { signal } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new MemreadError('BAD_OPTION', 'signal must be an AbortSignal');
-  }
-  return options;
-}
+import { abortReason, pageUrl, throwIfAborted } from './util.js';
+import { classifyBankSource, requireOptions, requireSignal } from './validate.js';
 
 /** Options without the signal (which stays on this side): what is sent to the worker. */
 function withoutSignal({ signal, ...rest }) {
@@ -45,8 +33,8 @@ function rebuildError({ name, code, message }) {
   return error;
 }
 
-function superseded() {
-  return new MemreadError('SUPERSEDED', 'a newer predict was made before this one ran; only the latest is computed');
+function superseded(action) {
+  return new MemreadError('SUPERSEDED', `a newer ${action} was made before this one ran; only the latest is computed`);
 }
 
 // ---- One worker, its calls in flight ---------------------------------------------------------------
@@ -240,7 +228,7 @@ class WorkerMachine {
   #info;
   #state = 'live';        // 'live' | 'disposed' | 'terminated'
   #disposing = null;
-  #unsentPredict = null;  // {args, signal, resolve, reject, onAbort}
+  #unsent = new Map();    // 'predict' | 'complete' → {args, signal, resolve, reject, onAbort}: merged, not sent yet
 
   constructor(connection, info) {
     this.#connection = connection;
@@ -261,7 +249,7 @@ class WorkerMachine {
   #call(action, args, signal, transfer) {
     const refusal = this.#refusal();
     if (refusal) return Promise.reject(refusal);
-    this.#sendPredict();  // keep the order of calls
+    this.#sendUnsent();  // keep the order of calls
     return this.#connection.request(action, args, { signal, transfer });
   }
 
@@ -270,8 +258,23 @@ class WorkerMachine {
    * @param {{topK?: number, signal?: AbortSignal}} [options]
    */
   predict(text, options = {}) {
+    return this.#latestWins('predict', text, options);
+  }
+
+  /**
+   * @param {string} text
+   * @param {{topK?: number, maxTokens?: number, signal?: AbortSignal}} [options]
+   */
+  complete(text, options = {}) {
+    return this.#latestWins('complete', text, options);
+  }
+
+  // A call of which only the latest matters: merged with the unsent one of its action, sent a
+  // microtask later (or before any other call, to keep the order of calls).
+  #latestWins(action, text, options) {
     try {
-      requireOptions(options, 'predict');
+      requireOptions(options, action);
+      requireSignal(options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -280,31 +283,36 @@ class WorkerMachine {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise((resolve, reject) => {
-      const older = this.#unsentPredict;
+      const older = this.#unsent.get(action);
       if (older) {
         older.signal?.removeEventListener('abort', older.onAbort);
-        older.reject(superseded());
+        older.reject(superseded(action));
+        this.#unsent.delete(action);
       } else {
-        queueMicrotask(() => this.#sendPredict());
+        queueMicrotask(() => this.#sendUnsent());
       }
       const pending = { args: { text, options: withoutSignal(options) }, signal, resolve, reject };
       pending.onAbort = () => {
-        if (this.#unsentPredict === pending) this.#unsentPredict = null;
+        if (this.#unsent.get(action) === pending) this.#unsent.delete(action);
         reject(abortReason(signal));
       };
       signal?.addEventListener('abort', pending.onAbort, { once: true });
-      this.#unsentPredict = pending;
+      this.#unsent.set(action, pending);
     });
   }
 
-  #sendPredict() {
-    const pending = this.#unsentPredict;
-    if (!pending) return;
-    this.#unsentPredict = null;
-    pending.signal?.removeEventListener('abort', pending.onAbort);
-    const refusal = this.#refusal();
-    if (refusal) return pending.reject(refusal);
-    this.#connection.request('predict', pending.args, { signal: pending.signal }).then(pending.resolve, pending.reject);
+  #sendUnsent() {
+    const unsent = [...this.#unsent];
+    this.#unsent.clear();
+    for (const [action, pending] of unsent) {
+      pending.signal?.removeEventListener('abort', pending.onAbort);
+      const refusal = this.#refusal();
+      if (refusal) {
+        pending.reject(refusal);
+        continue;
+      }
+      this.#connection.request(action, pending.args, { signal: pending.signal }).then(pending.resolve, pending.reject);
+    }
   }
 
   /**
@@ -314,13 +322,14 @@ class WorkerMachine {
    */
   generate(text, options = {}) {
     requireOptions(options, 'generate');
+    requireSignal(options.signal);
     const refusal = this.#refusal();
     if (refusal) throw refusal;
     const args = { text, options: withoutSignal(options) };
     return new PieceStream((signal, onPiece) => {
       const refused = this.#refusal();
       if (refused) return Promise.reject(refused);
-      this.#sendPredict();
+      this.#sendUnsent();
       return this.#connection.request('generate', args, { signal, onPiece });
     }, options.signal);
   }
@@ -329,6 +338,7 @@ class WorkerMachine {
   trace(text, options = {}) {
     try {
       requireOptions(options, 'trace');
+      requireSignal(options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -339,6 +349,7 @@ class WorkerMachine {
   slotWeights(text, options) {
     try {
       requireOptions(options, 'slotWeights');
+      requireSignal(options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -349,6 +360,7 @@ class WorkerMachine {
   evaluate(text, options = {}) {
     try {
       requireOptions(options, 'evaluate');
+      requireSignal(options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -359,6 +371,7 @@ class WorkerMachine {
   tokenize(text, options = {}) {
     try {
       requireOptions(options, 'tokenize');
+      requireSignal(options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -369,6 +382,7 @@ class WorkerMachine {
   detokenize(ids, options = {}) {
     try {
       requireOptions(options, 'detokenize');
+      requireSignal(options.signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -385,7 +399,7 @@ class WorkerMachine {
   dispose() {
     if (this.#disposing) return this.#disposing;
     if (this.#state === 'terminated') return Promise.resolve();
-    this.#sendPredict();
+    this.#sendUnsent();
     const done = this.#connection.request('dispose', {});
     this.#state = 'disposed';
     this.#disposing = done.then(
@@ -402,9 +416,9 @@ class WorkerMachine {
   terminate() {
     const error = () => new MemreadError('TERMINATED', "this machine's worker was terminated; load the bank again");
     if (this.#state === 'live') this.#state = 'terminated';
-    const pending = this.#unsentPredict;
-    this.#unsentPredict = null;
-    if (pending) {
+    const unsent = [...this.#unsent.values()];
+    this.#unsent.clear();
+    for (const pending of unsent) {
       pending.signal?.removeEventListener('abort', pending.onAbort);
       pending.reject(error());
     }
@@ -416,38 +430,28 @@ class WorkerMachine {
 
 const GLUE_DIRECTORY = '../../dist/';
 
-function pageUrl() {
-  return globalThis.document?.baseURI ?? globalThis.location?.href;
-}
-
 /** The source as it crosses to the worker, and what to transfer. */
 async function sendableSource(source, { signal, onProgress }) {
-  if (typeof source === 'string' || source instanceof URL) {
-    // Resolved here: in the worker a relative URL would resolve against worker.js instead.
-    try {
-      return { source: new URL(source, pageUrl()).href, transfer: [] };
-    } catch {
-      throw new MemreadError('BAD_TYPE', `bank source "${String(source)}" is not a valid URL`);
+  // A URL is resolved here: in the worker a relative URL would resolve against worker.js instead.
+  const { kind, url } = classifyBankSource(source, pageUrl());
+  switch (kind) {
+    case 'url':
+      return { source: url.href, transfer: [] };
+    case 'arraybuffer':
+      return { source, transfer: [source] };  // moved, not copied
+    case 'uint8array': {
+      const copy = source.slice();  // the caller keeps its array
+      return { source: copy.buffer, transfer: [copy.buffer] };
+    }
+    case 'blob':
+      return { source, transfer: [] };
+    default: {  // 'response', an ok one
+      const blob = await source.blob();
+      throwIfAborted(signal);
+      onProgress?.({ loaded: blob.size, total: blob.size });
+      return { source: blob, transfer: [] };
     }
   }
-  if (source instanceof ArrayBuffer) return { source, transfer: [source] };  // moved, not copied
-  if (source instanceof Uint8Array) {
-    const copy = source.slice();  // the caller keeps its array
-    return { source: copy.buffer, transfer: [copy.buffer] };
-  }
-  if (typeof Blob !== 'undefined' && source instanceof Blob) return { source, transfer: [] };
-  if (typeof Response !== 'undefined' && source instanceof Response) {
-    if (!source.ok) {
-      throw new MemreadError('FETCH_FAILED',
-        `the Response holds HTTP ${source.status}${source.statusText ? ' ' + source.statusText : ''}, not a bank`);
-    }
-    const blob = await source.blob();
-    if (signal?.aborted) throw abortReason(signal);
-    onProgress?.({ loaded: blob.size, total: blob.size });
-    return { source: blob, transfer: [] };
-  }
-  throw new MemreadError('BAD_TYPE',
-    'a bank source must be a URL string, URL, ArrayBuffer, Uint8Array, Blob or Response');
 }
 
 /**
@@ -459,6 +463,7 @@ async function sendableSource(source, { signal, onProgress }) {
  */
 export async function loadMachineInWorker(source, options = {}) {
   requireOptions(options, 'loadMachineInWorker');
+  requireSignal(options.signal);
   const { onProgress, signal, cache = true, locateFile, wasmBinary } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new MemreadError('BAD_OPTION', 'onProgress must be a function');
@@ -469,7 +474,7 @@ export async function loadMachineInWorker(source, options = {}) {
   if (typeof Worker !== 'function') {
     throw new MemreadError('WORKER_FAILED', 'this environment has no Web Workers: use loadMachine instead');
   }
-  if (signal?.aborted) throw abortReason(signal);
+  throwIfAborted(signal);
   const sendable = await sendableSource(source, { signal, onProgress });
   // A function cannot cross to the worker: ask it here where the wasm is, and send the answer.
   // (The prefix is where the glue lives in this package; a variable, so that bundlers, which

@@ -2,8 +2,8 @@
 // Start it with `new Worker(new URL('./worker.js', import.meta.url), {type: 'module'})`.
 //
 // Protocol (every message is a plain object; `id` is chosen by the client, unique per call):
-//   in   {id, action, args}          action: load | predict | generate | trace | slotWeights | evaluate |
-//                                    tokenize | detokenize | dispose
+//   in   {id, action, args}          action: load | predict | complete | generate | trace | slotWeights |
+//                                    evaluate | tokenize | detokenize | dispose
 //        {id, action: 'cancel'}      cancels call `id` (the cancel has no answer of its own)
 //   out  {id, result}                the call's answer: its last message
 //        {id, error: {name, code?, message}}   or its failure: its last message
@@ -14,11 +14,13 @@
 //
 // Calls run one at a time, in the order they arrived, with a macrotask between two calls so that
 // messages sent meanwhile are seen first. Latest predict wins: a predict still waiting in the
-// queue when a newer predict arrives is never computed; it answers SUPERSEDED. A cancelled call
+// queue when a newer predict arrives is never computed; it answers SUPERSEDED. The same holds for
+// complete, apart from predict. A cancelled call
 // that has not started is dropped (it answers an AbortError); a running generation stops before
 // its next token. Dispose lets the calls already made finish, stops generations (they answer
 // DISPOSED), then frees the machine.
 import { loadMachine, MemreadError } from './index.js';
+import { nextMacrotask } from './util.js';
 
 let machine = null;
 let loading = null;     // {id, controller} while the bank loads
@@ -72,8 +74,12 @@ function requireMachine() {
   return machine;
 }
 
+// Calls of which only the latest matters (a keystroke's suggestions).
+const LATEST_WINS = new Set(['predict', 'complete']);
+
 const CALLS = {
   predict: ({ text, options }) => requireMachine().predict(text, options),
+  complete: ({ text, options }) => requireMachine().complete(text, options),
   trace: ({ text, options }) => requireMachine().trace(text, options),
   slotWeights: ({ text, options }) => requireMachine().slotWeights(text, options),
   evaluate: ({ text }) => requireMachine().evaluate(text),
@@ -125,17 +131,6 @@ async function load(id, { source, options }) {
 
 // ---- The queue -------------------------------------------------------------------------------------
 
-function nextMacrotask() {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
-}
-
 async function pump() {
   if (pumping) return;
   pumping = true;
@@ -183,9 +178,9 @@ self.onmessage = ({ data }) => {
       `unknown action ${JSON.stringify(action)}: the memread worker knows load, cancel, ${Object.keys(CALLS).join(', ')}`));
   }
   const task = { id, action, args };
-  if (action === 'predict') {
-    drop((older) => older.action === 'predict', new MemreadError('SUPERSEDED',
-      'a newer predict was made before this one ran; only the latest is computed'));
+  if (LATEST_WINS.has(action)) {
+    drop((older) => older.action === action, new MemreadError('SUPERSEDED',
+      `a newer ${action} was made before this one ran; only the latest is computed`));
   }
   if (action === 'generate') task.controller = new AbortController();
   if (action === 'dispose') {

@@ -98,6 +98,14 @@ using ReadCausalFn = void (*)(const float* queries, size_t first, size_t rows, c
 using PackedTimesVectorFn = void (*)(const float* x, const float* packed, size_t rows,
                                      size_t cols, float scale, float* out);
 
+// The same for a batch: out(b × padded_rows(rows)), row r = scale · M·x_r, for x(b×cols); blocked
+// like a batch read, so that M streams from memory once per block of rows. The readout of the
+// branches a completion reads together.
+//   scratch: packed_times_vectors_scratch_floats(cols) floats.
+using PackedTimesVectorsFn = void (*)(const float* x, size_t b, const float* packed, size_t rows,
+                                      size_t cols, float scale, float* out, float* scratch);
+constexpr size_t packed_times_vectors_scratch_floats(size_t cols) { return kBatchRowBlock * cols; }
+
 // ---- Training kernels: what the backward of a read is made of ----------------------------------
 // A training step reads a whole sequence at once, so every read and its backward are matrix
 // products (docs/training.md): scores S = Q·Kᵀ, out = W·V, and backward dW = dOut·Vᵀ, dV += Wᵀ·dOut,
@@ -125,6 +133,7 @@ struct KernelSet {
   ReadBatchFn read_batch;
   ReadCausalFn read_causal;
   PackedTimesVectorFn packed_times_vector;
+  PackedTimesVectorsFn packed_times_vectors;
   GemmFn gemm;
   SoftmaxFn softmax;
   // Whether this CPU can run the variant (e.g. avx2 asks for AVX2 and FMA); null: everywhere.

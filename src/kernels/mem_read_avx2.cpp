@@ -349,6 +349,7 @@ const KernelSet kernels_avx2 = {"avx2",
                                 wasmsimd::read_batch,
                                 wasmsimd::read_causal,
                                 wasmsimd::packed_times_vector,
+                                wasmsimd::packed_times_vectors,
                                 gemm,
                                 softmax,
                                 cpu_has_avx2_and_fma};

@@ -111,6 +111,11 @@ void packed_times_vector(const float* x, const float* packed, size_t rows, size_
   for (size_t r = rows; r < padded_rows(rows); ++r) out[r] = 0.0f;
 }
 
+void packed_times_vectors(const float* x, size_t b, const float* packed, size_t rows, size_t cols,
+                          float scale, float* out, float* /*scratch*/) {
+  for (size_t r = 0; r < b; ++r) packed_times_vector(x + r * cols, packed, rows, cols, scale, out + r * padded_rows(rows));
+}
+
 void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_t a_col_step,
           const float* b, size_t b_row_step, float* c, size_t c_row_step, bool accumulate) {
   for (size_t i = 0; i < m; ++i) {
@@ -125,6 +130,6 @@ void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_
 }  // namespace
 
 const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal, packed_times_vector,
-                                  gemm, softmax_in_place};
+                                  packed_times_vectors, gemm, softmax_in_place};
 
 }  // namespace memread

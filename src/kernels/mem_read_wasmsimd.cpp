@@ -328,6 +328,31 @@ void read_batch(const float* queries, size_t b, const float* packed_keys,
   }
 }
 
+void packed_times_vectors(const float* x, size_t b, const float* packed, size_t rows, size_t cols,
+                          float scale, float* out, float* scratch) {
+  const size_t stride = padded_rows(rows);
+  float* interleaved = scratch;  // kBatchRowBlock × cols
+  size_t r0 = 0;
+  while (r0 + kBatchRowTile <= b) {
+    // A block of whole tiles of 4 rows, up to 16: M streams once per block.
+    const size_t whole = (b - r0) / kBatchRowTile * kBatchRowTile;
+    const size_t count = whole < kBatchRowBlock ? whole : kBatchRowBlock;
+    const float* xs[kBatchRowBlock];
+    float* o[kBatchRowBlock];
+    float scales[kBatchRowBlock];
+    for (size_t r = 0; r < count; ++r) {
+      xs[r] = x + (r0 + r) * cols;
+      o[r] = out + (r0 + r) * stride;
+      scales[r] = scale;
+    }
+    for (size_t t = 0; t < count / kBatchRowTile; ++t) interleave_rows(xs + 4 * t, cols, interleaved + t * 4 * cols);
+    tiles_times_packed(interleaved, 4 * cols, count / kBatchRowTile, packed, rows, cols, scales, o, stride);
+    r0 += count;
+  }
+  // The last 1-3 rows, one at a time.
+  for (; r0 < b; ++r0) packed_times_vector(x + r0 * cols, packed, rows, cols, scale, out + r0 * stride);
+}
+
 }  // namespace wasmsimd
 namespace {
 
@@ -641,6 +666,7 @@ void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_
 
 const KernelSet kernels_wasmsimd = {"wasmsimd",          wasmsimd::read_one,
                                     wasmsimd::read_batch, wasmsimd::read_causal,
-                                    wasmsimd::packed_times_vector, gemm, softmax};
+                                    wasmsimd::packed_times_vector, wasmsimd::packed_times_vectors,
+                                    gemm, softmax};
 
 }  // namespace memread

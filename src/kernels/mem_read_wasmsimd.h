@@ -18,6 +18,8 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
                  float* out, float* weights, float* scratch);
 void packed_times_vector(const float* x, const float* packed, size_t rows, size_t cols,
                          float scale, float* out);
+void packed_times_vectors(const float* x, size_t b, const float* packed, size_t rows, size_t cols,
+                          float scale, float* out, float* scratch);
 
 }  // namespace wasmsimd
 }  // namespace memread

@@ -56,7 +56,8 @@ bool Machine::assign(Bank bank, std::string& error) {
   // Per-window state grows with the text read (up to T rows), not with the config's T: a bank
   // may declare a large max_context it never needs.
   rows_.assign(config.layers + 1, {});
-  scratch_.clear();
+  read_out_.clear();
+  causal_scratch_.clear();
   nearest_key_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
   nearest_value_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
   model_ = std::move(model);
@@ -65,6 +66,8 @@ bool Machine::assign(Bank bank, std::string& error) {
   window_start_ = embedded_ = computed_ = 0;
   final_row_ = SIZE_MAX;
   rows_computed_ = 0;
+  clear_branches();
+  branch_rows_computed_ = 0;
   return true;
 }
 
@@ -91,20 +94,53 @@ void Machine::set_tokens(const std::vector<int32_t>& tokens) {
   text_tokens_ = tokens;
   window_ = std::move(window);
   window_start_ = start;
+  clear_branches();  // they continued the text as it was
+}
+
+template <typename ContextRead>
+void Machine::read_layer(size_t l, float* h, size_t count, ContextRead&& context_read,
+                         const BankReadWeights& weights) {
+  Model& model = *model_;
+  const BankLayer& layer = model.bank.layers[l];
+  const size_t d = model.bank.config.dim;
+  if (read_out_.size() < count * d) read_out_.resize(count * d);
+  float* read = read_out_.data();  // [count, d] one read's output
+  auto add_read = [&] {
+    for (size_t i = 0; i < count * d; ++i) h[i] += read[i];
+  };
+  // 1. h += mem(h, K_l, V_l, τ_assoc): the layer's bank
+  model.assoc[l].read(h, count, layer.temp_assoc, read, weights.assoc);
+  add_read();
+  // 2. h += ctx(h, i): keys = values = the previous tokens' rows C_l, scores + P_l[i − j − 1]
+  context_read(h, read);
+  add_read();
+  // 3. h += mem(h, V_l, K_l, τ_mlp): the same bank, keys and values swapped
+  model.mlp[l].read(h, count, layer.temp_mlp, read, weights.mlp);
+  add_read();
+}
+
+void Machine::read_context_row(size_t l, const float* h, size_t p, const float* context, float* out,
+                               float* weights) {
+  const Bank& bank = model_->bank;
+  const size_t d = bank.config.dim, T = bank.config.max_context;
+  const BankLayer& layer = bank.layers[l];
+  // The kernel reads rows [0, p) of what it is given: give it the window's rows [p − T, p).
+  const size_t start = p > T ? p - T : 0;
+  const float* rows = context + start * d;  // [p − start, d]
+  if (causal_scratch_.size() < p - start + 1) causal_scratch_.resize(p - start + 1);
+  model_->kernels->read_causal(h, p - start, 1, rows, rows, d, d,
+                               layer.position.empty() ? nullptr : layer.position.data(),
+                               layer.temp_context, out, weights, causal_scratch_.data());
 }
 
 void Machine::forward_rows(size_t first, size_t end) {
-  Model& model = *model_;
-  const Bank& bank = model.bank;
+  const Bank& bank = model_->bank;
   const size_t d = bank.config.dim;
   const size_t count = end - first;
   const bool hidden = bank.config.context == ContextForm::kHidden;
   for (std::vector<float>& layer_rows : rows_) {
     if (layer_rows.size() < end * d) layer_rows.resize(end * d);
   }
-  if (scratch_.size() < count * d + end) scratch_.resize(count * d + end);
-  float* read = scratch_.data();                       // [count, d] one read's output
-  float* causal_scratch = scratch_.data() + count * d;  // [end]
 
   // x⁰ = E[t] for the rows not embedded yet
   for (size_t i = embedded_; i < end; ++i) {
@@ -113,25 +149,14 @@ void Machine::forward_rows(size_t first, size_t end) {
   embedded_ = std::max(embedded_, end);
 
   for (size_t l = 0; l < bank.config.layers; ++l) {
-    const BankLayer& layer = bank.layers[l];
     const float* context = hidden ? rows_[l].data() : rows_[0].data();  // C_l [end, d]
-    const float* bias = layer.position.empty() ? nullptr : layer.position.data();  // P_l [T]
     float* h = rows_[l + 1].data() + first * d;                            // [count, d]
     std::memcpy(h, rows_[l].data() + first * d, count * d * sizeof(float));
-    auto add_read = [&] {
-      for (size_t i = 0; i < count * d; ++i) h[i] += read[i];
-    };
-
-    // 1. h += mem(h, K_l, V_l, τ_assoc): the layer's bank
-    model.assoc[l].read(h, count, layer.temp_assoc, read);
-    add_read();
-    // 2. h += ctx(h, i): keys = values = C_l[j], j < i, scores + P_l[i − j − 1]
-    model.kernels->read_causal(h, first, count, context, context, d, d, bias, layer.temp_context,
-                               read, nullptr, causal_scratch);
-    add_read();
-    // 3. h += mem(h, V_l, K_l, τ_mlp): the same bank, keys and values swapped
-    model.mlp[l].read(h, count, layer.temp_mlp, read);
-    add_read();
+    read_layer(l, h, count, [&](const float* queries, float* out) {
+      for (size_t r = 0; r < count; ++r) {
+        read_context_row(l, queries + r * d, first + r, context, out + r * d, nullptr);
+      }
+    });
   }
   rows_computed_ += count;
 }
@@ -153,9 +178,9 @@ void Machine::ensure_final_rows(bool all_rows) {
 }
 
 
-bool Machine::next_token_logits(std::vector<float>& logits, std::string& error) {
+bool Machine::next_token_logits(std::vector<float>& logits, ReadError& error) {
   if (window_.empty()) {
-    error = kEmptyText;
+    error = {ReadErrorCode::kEmptyText, kEmptyText};
     return false;
   }
   ensure_final_rows(false);
@@ -170,7 +195,7 @@ bool Machine::next_token_logits(std::vector<float>& logits, std::string& error) 
   return true;
 }
 
-bool Machine::predict(size_t k, std::vector<TokenProbability>& out, std::string& error) {
+bool Machine::predict(size_t k, std::vector<TokenProbability>& out, ReadError& error) {
   std::vector<float> logits;
   if (!next_token_logits(logits, error)) return false;
   // p = softmax(z), in double
@@ -203,9 +228,9 @@ std::vector<SlotWeight> top_slots(const std::vector<float>& weights, size_t k) {
 }
 }  // namespace
 
-bool Machine::trace(size_t top, Trace& out, std::string& error) {
+bool Machine::trace(size_t top, Trace& out, ReadError& error) {
   if (window_.empty()) {
-    error = kEmptyText;
+    error = {ReadErrorCode::kEmptyText, kEmptyText};
     return false;
   }
   ensure_final_rows(false);
@@ -219,29 +244,21 @@ bool Machine::trace(size_t top, Trace& out, std::string& error) {
 
   // The last row's three reads again, layer by layer, this time keeping their weights. The same
   // kernels on the same rows: the weights are those of the reads that made the prediction.
-  std::vector<float> h(d), read(d), slot_weights(bank.config.slots), causal_scratch(last + 1);
+  std::vector<float> h(d), assoc_weights(bank.config.slots), mlp_weights(bank.config.slots);
   for (size_t l = 0; l < bank.config.layers; ++l) {
-    const BankLayer& layer = bank.layers[l];
     LayerTrace& traced = out.layers[l];
+    const float* context = hidden ? rows_[l].data() : rows_[0].data();
+    traced.context.resize(std::min(last, bank.config.max_context));
     std::memcpy(h.data(), rows_[l].data() + last * d, d * sizeof(float));
-    model.assoc[l].read(h.data(), 1, layer.temp_assoc, read.data(), slot_weights.data());
-    traced.assoc = top_slots(slot_weights, top);
+    read_layer(l, h.data(), 1, [&](const float* q, float* read) {
+      read_context_row(l, q, last, context, read, traced.context.data());
+    }, {assoc_weights.data(), mlp_weights.data()});
+    traced.assoc = top_slots(assoc_weights, top);
     for (SlotWeight& s : traced.assoc) {
       s.key_token = nearest_token(l, s.slot, false);
       s.value_token = nearest_token(l, s.slot, true);
     }
-    for (size_t i = 0; i < d; ++i) h[i] += read[i];
-
-    traced.context.resize(last);
-    const float* context = hidden ? rows_[l].data() : rows_[0].data();
-    model.kernels->read_causal(h.data(), last, 1, context, context, d, d,
-                               layer.position.empty() ? nullptr : layer.position.data(),
-                               layer.temp_context, read.data(), traced.context.data(),
-                               causal_scratch.data());
-    for (size_t i = 0; i < d; ++i) h[i] += read[i];
-
-    model.mlp[l].read(h.data(), 1, layer.temp_mlp, read.data(), slot_weights.data());
-    traced.mlp = top_slots(slot_weights, top);
+    traced.mlp = top_slots(mlp_weights, top);
     for (SlotWeight& s : traced.mlp) {  // swapped: its keys are V_l, its values K_l
       s.key_token = nearest_token(l, s.slot, true);
       s.value_token = nearest_token(l, s.slot, false);
@@ -265,67 +282,108 @@ int32_t Machine::nearest_token(size_t layer, uint32_t slot, bool value) {
 }
 
 bool Machine::slot_weights(size_t layer, BankRead which, uint32_t slot, std::vector<float>& weights,
-                           std::string& error) {
+                           ReadError& error) {
   if (window_.empty()) {
-    error = kEmptyText;
+    error = {ReadErrorCode::kEmptyText, kEmptyText};
     return false;
   }
   const Bank& bank = model_->bank;
   if (layer >= bank.config.layers || slot >= bank.config.slots) {
-    error = "no slot " + std::to_string(slot) + " in layer " + std::to_string(layer) + " (the bank has " +
+    error.code = ReadErrorCode::kBadOption;
+    error.message = "no slot " + std::to_string(slot) + " in layer " + std::to_string(layer) + " (the bank has " +
             std::to_string(bank.config.layers) + " layers of " + std::to_string(bank.config.slots) + " slots)";
     return false;
   }
   // Every row's input of this layer: all rows through the layers below.
   ensure_final_rows(true);
-  Model& model = *model_;
   const size_t d = bank.config.dim, n = window_.size();
-  const BankLayer& l = bank.layers[layer];
   const bool hidden = bank.config.context == ContextForm::kHidden;
   const float* context = hidden ? rows_[layer].data() : rows_[0].data();
-  std::vector<float> h(d), read(d), slot_weight(bank.config.slots), causal_scratch(n);
+  std::vector<float> h(d), assoc_weights(bank.config.slots), mlp_weights(bank.config.slots);
   weights.assign(n, 0.0f);
   for (size_t i = 0; i < n; ++i) {
-    // The row's reads of this layer again, as in trace(), keeping the chosen read's weights.
+    // The row's reads of this layer again, as in trace(), keeping the bank reads' weights.
     std::memcpy(h.data(), rows_[layer].data() + i * d, d * sizeof(float));
-    model.assoc[layer].read(h.data(), 1, l.temp_assoc, read.data(), slot_weight.data());
-    if (which == BankRead::kAssoc) {
-      weights[i] = slot_weight[slot];
-      continue;
-    }
-    for (size_t k = 0; k < d; ++k) h[k] += read[k];
-    model.kernels->read_causal(h.data(), i, 1, context, context, d, d,
-                               l.position.empty() ? nullptr : l.position.data(), l.temp_context,
-                               read.data(), nullptr, causal_scratch.data());
-    for (size_t k = 0; k < d; ++k) h[k] += read[k];
-    model.mlp[layer].read(h.data(), 1, l.temp_mlp, read.data(), slot_weight.data());
-    weights[i] = slot_weight[slot];
+    read_layer(layer, h.data(), 1, [&](const float* q, float* read) {
+      read_context_row(layer, q, i, context, read, nullptr);
+    }, {assoc_weights.data(), mlp_weights.data()});
+    weights[i] = (which == BankRead::kAssoc ? assoc_weights : mlp_weights)[slot];
   }
   return true;
 }
 
-bool Machine::sample_next(const SamplingOptions& options, Rng& rng, int32_t& id,
-                          std::string& error) {
-  error = check_sampling_options(options);
-  if (!error.empty()) return false;
-  std::vector<float> logits;
-  if (!next_token_logits(logits, error)) return false;
-  id = sample_token(logits.data(), logits.size(), options, rng);
+bool Machine::read_branches(const std::vector<BranchToken>& batch, std::vector<float>& logits,
+                            ReadError& error) {
+  if (window_.empty()) {
+    error = {ReadErrorCode::kEmptyText, kEmptyText};
+    return false;
+  }
+  // The text's rows the branches read: every layer's (hidden), or its embeddings (input).
+  ensure_final_rows(false);
+  const Bank& bank = model_->bank;
+  const ModelConfig& config = bank.config;
+  const size_t d = config.dim, layers = config.layers, vocab = config.vocab_size;
+  const size_t n = window_.size(), count = batch.size(), first = branch_tokens_.size();
+  const size_t stride = (layers + 1) * d;  // one branch's rows x⁰ .. x^L
+  const bool hidden = config.context == ContextForm::kHidden;
+  auto branch_row = [&](size_t b, size_t l) { return branch_rows_.data() + b * stride + l * d; };
+
+  size_t deepest = 0;
+  for (const BranchToken& branch : batch) {
+    const size_t depth = branch.parent == kTextEnd ? 1 : branch_depths_[size_t(branch.parent)] + 1;
+    branch_tokens_.push_back(branch.token);
+    branch_parents_.push_back(branch.parent);
+    branch_depths_.push_back(depth);
+    deepest = std::max(deepest, depth);
+  }
+  branch_rows_.resize((first + count) * stride);
+  // A branch's ancestors are copied after the text's rows, as the positions its context reads.
+  for (size_t l = 0; l < (hidden ? layers : 1); ++l) {
+    if (rows_[l].size() < (n + deepest) * d) rows_[l].resize((n + deepest) * d);
+  }
+
+  // x⁰ = E[token]
+  if (branch_h_.size() < count * d) branch_h_.resize(count * d);
+  float* h = branch_h_.data();  // [count, d]
+  for (size_t r = 0; r < count; ++r) {
+    std::memcpy(h + r * d, bank.embed.data() + size_t(batch[r].token) * d, d * sizeof(float));
+    std::memcpy(branch_row(first + r, 0), h + r * d, d * sizeof(float));
+  }
+  for (size_t l = 0; l < layers; ++l) {
+    const size_t c = hidden ? l : 0;  // C_l is x^l (hidden) or x⁰ (input)
+    float* context = rows_[c].data();
+    read_layer(l, h, count, [&](const float* queries, float* out) {
+      for (size_t r = 0; r < count; ++r) {
+        // Branch b at depth k is position n + k − 1; its ancestors are positions n .. n + k − 2.
+        const size_t b = first + r, depth = branch_depths_[b];
+        int32_t ancestor = branch_parents_[b];
+        for (size_t k = depth - 1; k-- > 0;) {
+          std::memcpy(context + (n + k) * d, branch_row(size_t(ancestor), c), d * sizeof(float));
+          ancestor = branch_parents_[size_t(ancestor)];
+        }
+        read_context_row(l, queries + r * d, n + depth - 1, context, out + r * d, nullptr);
+      }
+    });
+    for (size_t r = 0; r < count; ++r) std::memcpy(branch_row(first + r, l + 1), h + r * d, d * sizeof(float));
+  }
+  branch_rows_computed_ += count;
+
+  // z = x^L · Eᵀ / τ_out for every branch of the batch (h holds their x^L)
+  std::vector<float> z(count * padded_rows(vocab)), scratch(packed_times_vectors_scratch_floats(d));
+  model_->kernels->packed_times_vectors(h, count, model_->embed_packed.data(), vocab, d,
+                                        1.0f / bank.readout_temp, z.data(), scratch.data());
+  logits.resize(count * vocab);
+  for (size_t r = 0; r < count; ++r) {
+    std::memcpy(logits.data() + r * vocab, z.data() + r * padded_rows(vocab), vocab * sizeof(float));
+  }
   return true;
 }
 
-bool Machine::generate(size_t max_tokens, const SamplingOptions& options, uint64_t seed,
-                       std::vector<int32_t>& out, std::string& error) {
-  Rng rng(seed);
-  std::vector<int32_t> text = text_tokens_;
-  for (size_t i = 0; i < max_tokens; ++i) {
-    int32_t id = 0;
-    if (!sample_next(options, rng, id, error)) return false;
-    text.push_back(id);
-    out.push_back(id);
-    set_tokens(text);  // one more token: one token's work
-  }
-  return true;
+void Machine::clear_branches() {
+  branch_rows_.clear();
+  branch_tokens_.clear();
+  branch_parents_.clear();
+  branch_depths_.clear();
 }
 
 Evaluation Machine::evaluate(const std::vector<int32_t>& tokens) {

@@ -16,6 +16,10 @@
 // from the first one that differs: appending a token costs one token's work; an edit recomputes
 // from the edited token on. (When the window slides past T tokens, the "hidden" form recomputes
 // the window, since every row then has a different context; the "input" form still reads one.)
+//
+// Branches: candidate continuations (the completion search, src/model/completion.h) are read on
+// top of the text's rows into rows of their own, so the text's rows stay as they are and the next
+// keystroke still costs one row.
 #pragma once
 
 #include <cstddef>
@@ -27,10 +31,20 @@
 #include "kernels/mem_read.h"
 #include "kernels/packed_bank.h"
 #include "model/bank.h"
-#include "model/sampler.h"
 #include "model/tokenizer.h"
 
 namespace memread {
+
+// Why a read failed: a code for programs (the npm package maps it to a MemreadError code) and a
+// message for people.
+enum class ReadErrorCode {
+  kEmptyText,  // there is no token to read from
+  kBadOption,  // an argument out of range (callers that check first never see it)
+};
+struct ReadError {
+  ReadErrorCode code = ReadErrorCode::kBadOption;
+  std::string message;
+};
 
 struct TokenProbability {
   int32_t id;
@@ -91,33 +105,60 @@ class Machine {
 
   // The readout's logits for the token after the current text: logits(vocab_size).
   // False (with `error`) if the text is empty: there is nothing to predict from.
-  bool next_token_logits(std::vector<float>& logits, std::string& error);
+  bool next_token_logits(std::vector<float>& logits, ReadError& error);
   // The k most probable next tokens, most probable first (ties: lowest id first).
-  bool predict(size_t k, std::vector<TokenProbability>& out, std::string& error);
+  bool predict(size_t k, std::vector<TokenProbability>& out, ReadError& error);
   // What each layer read for the last position; `top_slots` slots per bank read.
-  bool trace(size_t top_slots, Trace& out, std::string& error);
+  bool trace(size_t top_slots, Trace& out, ReadError& error);
   // The weight of one slot of one bank read at every position of the current window: what the
   // page shows when a person selects a slot. weights(window size).
   bool slot_weights(size_t layer, BankRead read, uint32_t slot, std::vector<float>& weights,
-                    std::string& error);
-
-  // Samples the token after the current text (it is not appended).
-  bool sample_next(const SamplingOptions& options, Rng& rng, int32_t& id, std::string& error);
-  // Appends up to max_tokens sampled tokens to the current text, one token's work each; the
-  // generated ids are also appended to `out`.
-  bool generate(size_t max_tokens, const SamplingOptions& options, uint64_t seed,
-                std::vector<int32_t>& out, std::string& error);
+                    ReadError& error);
 
   // Bits per byte of a whole token sequence (DESIGN §6): tokens 1..n−1 scored once each, in
   // windows of T tokens with stride T/2. Changes the current text.
   Evaluation evaluate(const std::vector<int32_t>& tokens);
 
-  // Counts of rows computed since the machine was loaded, per layer: the test of incrementality.
+  // ---- Branches: continuations read on top of the current text, which they leave as it is.
+  // Branch b stands for the text followed by the tokens on its path: its parent's (kTextEnd: the
+  // text itself), then its own token. A batch is read together (batched bank reads); parents must
+  // have been read in an earlier batch. Branches last until clear_branches() or set_tokens().
+  static constexpr int32_t kTextEnd = -1;
+  struct BranchToken {
+    int32_t parent;  // an earlier branch's index, or kTextEnd
+    int32_t token;   // < vocab size (callers check)
+  };
+  // Reads `batch` as branches size() .. size() + batch.size() − 1 and writes each one's next-token
+  // logits: logits(batch.size() × vocab_size). False (with `error`) if the text is empty.
+  bool read_branches(const std::vector<BranchToken>& batch, std::vector<float>& logits,
+                     ReadError& error);
+  size_t branch_count() const { return branch_tokens_.size(); }
+  void clear_branches();
+
+  // Rows of the text computed since the machine was loaded (each through every layer): the test of
+  // incrementality. Branch rows are counted apart.
   size_t rows_computed() const { return rows_computed_; }
+  size_t branch_rows_computed() const { return branch_rows_computed_; }
 
  private:
   struct Model;  // the bank, laid out for the kernels
 
+  // The weights of one row's two bank reads of a layer, for traces: assoc(slots), mlp(slots).
+  // Null members are not written; {} is neither.
+  struct BankReadWeights {
+    float* assoc;
+    float* mlp;
+  };
+  // Layer l for rows h(count×d), in place: the three reads of DESIGN §1. The context read is the
+  // caller's (where its rows are depends on who reads): context_read(h, out) writes ctx(h_r) for
+  // every row r into out(count×d). `weights` only with count 1.
+  template <typename ContextRead>
+  void read_layer(size_t l, float* h, size_t count, ContextRead&& context_read,
+                  const BankReadWeights& weights = {});
+  // ctx(h) of one row at window position p: keys = values = context rows [p − T, p) of C_l, with
+  // the position bias. context(≥ p × d) holds C_l by position. weights(min(p, T)) when non-null.
+  void read_context_row(size_t l, const float* h, size_t p, const float* context, float* out,
+                        float* weights);
   // x^L rows [first, end) of the window, from x^0..x^L rows [0, first) (see machine.cpp).
   void forward_rows(size_t first, size_t end);
   // Makes x^L of the window's last row valid (all rows with `all_rows`).
@@ -136,8 +177,16 @@ class Machine {
   size_t embedded_ = 0;
   size_t computed_ = 0;
   size_t final_row_ = SIZE_MAX;
-  std::vector<float> scratch_;  // causal-read scratch and read outputs
+  std::vector<float> read_out_;        // [rows, d] one read's output, for read_layer
+  std::vector<float> causal_scratch_;  // [T + 1] the context read's scores
+  std::vector<float> branch_h_;        // [batch, d] the branches' rows through a layer
   size_t rows_computed_ = 0;
+  // Branches, by index: rows [branches, L + 1, d] (x^0 .. x^L of each), token, parent, depth (1:
+  // the token right after the text).
+  std::vector<float> branch_rows_;
+  std::vector<int32_t> branch_tokens_, branch_parents_;
+  std::vector<size_t> branch_depths_;
+  size_t branch_rows_computed_ = 0;
   std::vector<std::vector<int32_t>> nearest_key_token_, nearest_value_token_;  // [layers][slots], −1 = not yet
 };
 

@@ -68,8 +68,10 @@ int32_t sample_token(const float* logits, size_t vocab, const SamplingOptions& o
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return prob[a] > prob[b]; });
   const double total = std::accumulate(prob.begin(), prob.end(), 0.0);
-  // 3. keep the top k, then the smallest prefix whose share reaches top_p (at least one token)
+  // 3. keep the top k, then the smallest prefix whose share reaches top_p (at least one token);
+  //    never a token of probability 0 (a logit of −∞: a token the caller ruled out)
   size_t keep = options.top_k > 0 && options.top_k < vocab ? options.top_k : vocab;
+  while (keep > 1 && prob[order[keep - 1]] == 0.0) --keep;
   double kept = 0.0;
   for (size_t i = 0; i < keep; ++i) {
     kept += prob[order[i]];

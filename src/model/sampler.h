@@ -30,7 +30,8 @@ class Rng {
   uint32_t state_[4];
 };
 
-// The next token: logits(vocab) → id. Ties go to the lowest id. Options must be valid.
+// The next token: logits(vocab) → id. Ties go to the lowest id. Options must be valid. A logit of
+// −∞ rules its token out (unless every token is ruled out).
 int32_t sample_token(const float* logits, size_t vocab, const SamplingOptions& options, Rng& rng);
 
 }  // namespace memread

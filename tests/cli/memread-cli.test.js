@@ -39,13 +39,30 @@ function assertFails(result, code, pattern) {
 }
 
 test('greedy generation of the fixture banks is pinned', () => {
-  assert.deepEqual(json('generate', '--bank', HIDDEN, '--temperature', '0', '--max', '16', '--json', 'The jury said'),
+  assert.deepEqual(json('generate', '--bank', HIDDEN, '--temperature', '0', '--max', '16', '--json', 'The jury said '),
     { text: 'Th'.repeat(16), ids: Array(16).fill(280) });
-  assert.deepEqual(json('generate', '--bank', INPUT, '--temperature', '0', '--max', '16', '--json', 'The jury said'),
-    { text: 'd'.repeat(16), ids: Array(16).fill(100) });
+  assert.deepEqual(json('generate', '--bank', INPUT, '--temperature', '0', '--max', '16', '--json', 'The jury said '),
+    { text: 'ai'.repeat(16), ids: Array(16).fill(281) });
+  // A half-typed word is healed: the first tokens spell "sa" (115 "s", then "an"), the text is
+  // what comes after it.
+  assert.deepEqual(json('generate', '--bank', HIDDEN, '--temperature', '0', '--max', '6', '--json', 'The jury sa'),
+    { text: 'nThThThTh', ids: [115, 264, 280, 280, 280, 280] });
   // Plain output: the prompt and its continuation.
-  assert.equal(run('generate', '--bank', HIDDEN, '--temperature', '0', '--max', '3', 'The jury said').stdout,
-    'The jury saidThThTh\n');
+  assert.equal(run('generate', '--bank', HIDDEN, '--temperature', '0', '--max', '3', 'The jury sa').stdout,
+    'The jury sanTh\n');
+});
+
+test('complete --json gives the completions of the word being typed with pinned probabilities', () => {
+  const { completions } = json('complete', '--bank', HIDDEN, '--top', '3', '--json', 'The jury sa');
+  assert.deepEqual(completions.map((c) => [c.text, c.tokens]), [['t', [115, 275, 42]], ['*', [115, 97, 42]], ['j', [115, 97, 106, 42]]]);
+  const expected = [0.640164, 0.0600667, 0.0551956];
+  completions.forEach((c, i) => assert.ok(Math.abs(c.prob - expected[i]) < 2e-5, `prob ${i}: ${c.prob}`));
+  // Plain output: the probability and the completion, one a line.
+  assert.match(run('complete', '--bank', HIDDEN, '--top', '1', 'The jury sa').stdout, /^ 0\.640\d\d  "t"\n$/);
+  // The penalties change a sampled continuation, and are repeatable.
+  const penalised = ['generate', '--bank', HIDDEN, '--seed', '3', '--repetition-penalty', '1.5', '--no-repeat-ngram', '2', '--max', '12', '--json', 'The jury said '];
+  assert.deepEqual(json(...penalised), json(...penalised));
+  assert.notDeepEqual(json(...penalised).ids, json('generate', '--bank', HIDDEN, '--seed', '3', '--max', '12', '--json', 'The jury said ').ids);
 });
 
 test('predict --json gives the most probable tokens with pinned probabilities', () => {
@@ -120,13 +137,16 @@ test('bad files fail with one line and exit code 1, never a crash', () => {
   for (const [name, bytes, pattern] of cases) {
     const file = path.join(TMP, `${name.replace(/ /g, '-')}.safetensors`);
     fs.writeFileSync(file, bytes);
-    for (const command of [['inspect', '--bank', file], ['predict', '--bank', file, 'x'], ['eval', '--bank', file, SAMPLE]]) {
+    for (const command of [['inspect', '--bank', file], ['predict', '--bank', file, 'x'], ['complete', '--bank', file, 'x'],
+      ['eval', '--bank', file, SAMPLE]]) {
       assertFails(run(...command), 1, pattern);
     }
   }
   assertFails(run('inspect', '--bank', path.join(TMP, 'missing.safetensors')), 1, /cannot open/);
   assertFails(run('eval', '--bank', HIDDEN, path.join(TMP, 'missing.txt')), 1, /cannot open/);
   assertFails(run('predict', '--bank', HIDDEN, ''), 1, /the text is empty/);
+  assertFails(run('complete', '--bank', HIDDEN, ''), 1, /the text is empty/);
+  assertFails(run('generate', '--bank', HIDDEN, ''), 1, /the text is empty/);
 });
 
 test('bad arguments fail with one line and exit code 2', () => {
@@ -143,6 +163,11 @@ test('bad arguments fail with one line and exit code 2', () => {
     [['generate', '--bank', HIDDEN, '--temperature', '-1', 'x'], /temperature must be/],
     [['generate', '--bank', HIDDEN, '--temperature', 'nan', 'x'], /--temperature wants a number/],
     [['generate', '--bank', HIDDEN, '--top-p', '1.5', 'x'], /top-p must be in \(0, 1\]/],
+    [['generate', '--bank', HIDDEN, '--repetition-penalty', '0.5', 'x'], /repetition penalty must be/],
+    [['generate', '--bank', HIDDEN, '--no-repeat-ngram', 'two', 'x'], /--no-repeat-ngram wants a whole number/],
+    [['complete', '--bank', HIDDEN], /expected one TEXT argument, got 0/],
+    [['complete', '--bank', HIDDEN, '--top', '0', 'x'], /--top and --max-tokens must be at least 1/],
+    [['complete', '--bank', HIDDEN, '--max-tokens', '65', 'x'], /--max-tokens/],
     [['random-bank', '--out', path.join(TMP, 'x'), '--context', 'sideways'], /--context is input or hidden/],
     [['random-bank', '--dim', '8'], /--out FILE is required/],
   ];

@@ -320,6 +320,34 @@ TEST_P(KernelVariant, PackedTimesVectorScoresEveryRow) {
   }
 }
 
+TEST_P(KernelVariant, PackedTimesVectorsScoresEveryRowOfEveryVectorAsOneAtATimeDoes) {
+  // Batches around the tile (4) and the block (16); rows around a panel (24).
+  for (size_t b : {1, 3, 4, 5, 8, 15, 16, 17, 33}) {
+    for (size_t rows : {1, 5, 24, 25, 49}) {
+      for (size_t cols : {1, 7, 64}) {
+        std::mt19937 rng{unsigned(b * 10000 + rows * 100 + cols)};
+        const std::vector<float> m = random_floats(rows * cols, rng), x = random_floats(b * cols, rng);
+        const std::vector<float> packed = packed_keys(m, rows, cols);
+        const size_t stride = padded_rows(rows);
+        std::vector<float> out = poisoned(b * stride), scratch(packed_times_vectors_scratch_floats(cols));
+        kernels().packed_times_vectors(x.data(), b, packed.data(), rows, cols, 0.5f, out.data(), scratch.data());
+        for (size_t i = 0; i < b; ++i) {
+          for (size_t r = 0; r < rows; ++r) {
+            double dot = 0.0, magnitude = 0.0;
+            for (size_t c = 0; c < cols; ++c) {
+              dot += double(m[r * cols + c]) * x[i * cols + c];
+              magnitude += std::fabs(double(m[r * cols + c]) * x[i * cols + c]);
+            }
+            ASSERT_NEAR(out[i * stride + r], 0.5 * dot, (cols + 2) * 1.2e-7 * magnitude)
+                << "b=" << b << " " << rows << "x" << cols << " vector " << i << " row " << r;
+          }
+          for (size_t r = rows; r < stride; ++r) ASSERT_EQ(out[i * stride + r], 0.0f) << "padding row " << r;
+        }
+      }
+    }
+  }
+}
+
 // ---- Training kernels: matrix product and softmax ---------------------------------------------
 
 // Builder-style tester of one product c(m×n) = [c +] a(m×k)·b(k×n) against a double-precision
@@ -586,6 +614,7 @@ TEST(Build, TrainingUsesAvx2WhereBuiltAndSupportedAndInferenceStaysWasmsimd) {
   EXPECT_EQ(avx2->read_batch, default_kernel_set().read_batch);
   EXPECT_EQ(avx2->read_causal, default_kernel_set().read_causal);
   EXPECT_EQ(avx2->packed_times_vector, default_kernel_set().packed_times_vector);
+  EXPECT_EQ(avx2->packed_times_vectors, default_kernel_set().packed_times_vectors);
 #else
   EXPECT_EQ(avx2, nullptr);
   EXPECT_EQ(&fastest_training_kernel_set(), &default_kernel_set());

@@ -56,8 +56,8 @@ std::vector<int32_t> random_tokens(size_t count, size_t vocab, unsigned seed) {
 std::vector<float> logits_of(Machine& machine, const std::vector<int32_t>& tokens) {
   machine.set_tokens(tokens);
   std::vector<float> logits;
-  std::string error;
-  EXPECT_TRUE(machine.next_token_logits(logits, error)) << error;
+  ReadError error;
+  EXPECT_TRUE(machine.next_token_logits(logits, error)) << error.message;
   return logits;
 }
 
@@ -132,14 +132,80 @@ TEST(Machine, ATextLongerThanTheContextIsReadAsItsLastTTokens) {
   }
 }
 
+// Branches are what completions read: each branch's logits are those of the text followed by the
+// tokens on its path, read whole.
+TEST(Machine, ABranchReadsLikeTheTextItContinues) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position, 3), 10, kSampleEnglish, 21);
+    const size_t vocab = bank.config.vocab_size;
+    Machine machine = machine_of(bank);
+    const std::vector<int32_t> text = random_tokens(6, vocab, 22);
+    machine.set_tokens(text);
+    // A tree in three batches: three branches off the text, two children of the first, one of those.
+    const std::vector<std::vector<Machine::BranchToken>> batches = {
+        {{Machine::kTextEnd, 5}, {Machine::kTextEnd, 9}, {Machine::kTextEnd, 17}},
+        {{0, 3}, {0, 9}, {2, 1}},
+        {{3, 4}}};
+    std::vector<std::vector<int32_t>> paths;
+    ReadError error;
+    for (const auto& batch : batches) {
+      std::vector<float> logits;
+      ASSERT_TRUE(machine.read_branches(batch, logits, error)) << error.message;
+      ASSERT_EQ(logits.size(), batch.size() * vocab);
+      for (size_t r = 0; r < batch.size(); ++r) {
+        std::vector<int32_t> path = batch[r].parent == Machine::kTextEnd ? std::vector<int32_t>{}
+                                                                          : paths[size_t(batch[r].parent)];
+        path.push_back(batch[r].token);
+        paths.push_back(path);
+        std::vector<int32_t> whole = text;
+        whole.insert(whole.end(), path.begin(), path.end());
+        const std::vector<float> branch(logits.begin() + long(r * vocab), logits.begin() + long((r + 1) * vocab));
+        expect_logits_near(branch, reference::logits(bank, whole),
+                           std::string(form.name) + " branch " + std::to_string(paths.size() - 1));
+      }
+    }
+    EXPECT_EQ(machine.branch_count(), 7u);
+    EXPECT_EQ(machine.branch_rows_computed(), 7u);
+  }
+}
+
+TEST(Machine, BranchesLeaveTheTextsRowsSoTheNextTokenStillCostsOneRow) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 23);
+    Machine machine = machine_of(bank);
+    std::vector<int32_t> text = random_tokens(8, bank.config.vocab_size, 24);
+    const std::vector<float> before = logits_of(machine, text);
+    const size_t rows = machine.rows_computed();
+    std::vector<float> logits;
+    ReadError error;
+    ASSERT_TRUE(machine.read_branches({{Machine::kTextEnd, 1}, {Machine::kTextEnd, 2}}, logits, error));
+    ASSERT_TRUE(machine.read_branches({{0, 3}, {1, 4}}, logits, error));
+    EXPECT_EQ(machine.rows_computed(), rows) << form.name << ": branches are not the text's rows";
+    EXPECT_EQ(logits_of(machine, text), before) << form.name;
+    text.push_back(7);
+    logits_of(machine, text);
+    EXPECT_EQ(machine.rows_computed() - rows, 1u) << form.name << ": one more token after the branches";
+    EXPECT_EQ(machine.branch_count(), 0u) << "a new text forgets the branches";
+  }
+}
+
+TEST(Machine, BranchesOfAnEmptyTextAreRefused) {
+  const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 0, "", 1);
+  Machine machine = machine_of(bank);
+  std::vector<float> logits;
+  ReadError error;
+  EXPECT_FALSE(machine.read_branches({{Machine::kTextEnd, 1}}, logits, error));
+  EXPECT_EQ(error.code, ReadErrorCode::kEmptyText);
+}
+
 TEST(Machine, TraceWeightsSumToOnePerRead) {
   for (const Form& form : kForms) {
     const Bank bank = make_random_bank(small_config(form.context, form.position), 10, kSampleEnglish, 4);
     Machine machine = machine_of(bank);
     machine.set_tokens(random_tokens(7, bank.config.vocab_size, 14));
     Trace trace;
-    std::string error;
-    ASSERT_TRUE(machine.trace(bank.config.slots, trace, error)) << error;  // every slot
+    ReadError error;
+    ASSERT_TRUE(machine.trace(bank.config.slots, trace, error)) << error.message;  // every slot
     ASSERT_EQ(trace.layers.size(), bank.config.layers);
     for (const LayerTrace& layer : trace.layers) {
       double assoc = 0.0, mlp = 0.0, context = 0.0;
@@ -163,8 +229,8 @@ TEST(Machine, TracedSlotsAreLabelledByTheTokensNearestTheirKeyAndValue) {
   Machine machine = machine_of(bank);
   machine.set_tokens(random_tokens(9, bank.config.vocab_size, 18));
   Trace trace;
-  std::string error;
-  ASSERT_TRUE(machine.trace(5, trace, error)) << error;
+  ReadError error;
+  ASSERT_TRUE(machine.trace(5, trace, error)) << error.message;
   const size_t d = bank.config.dim;
   auto nearest = [&](const std::vector<float>& rows, uint32_t slot) {
     int32_t best = 0;
@@ -196,13 +262,13 @@ TEST(Machine, ASlotsWeightAcrossTheTextEndsWithTheTracedWeight) {
     const std::vector<int32_t> text = random_tokens(11, bank.config.vocab_size, 19);
     machine.set_tokens(text);
     Trace trace;
-    std::string error;
-    ASSERT_TRUE(machine.trace(3, trace, error)) << error;
+    ReadError error;
+    ASSERT_TRUE(machine.trace(3, trace, error)) << error.message;
     for (size_t l = 0; l < bank.config.layers; ++l) {
       for (BankRead read : {BankRead::kAssoc, BankRead::kMlp}) {
         const SlotWeight top = read == BankRead::kAssoc ? trace.layers[l].assoc[0] : trace.layers[l].mlp[0];
         std::vector<float> weights;
-        ASSERT_TRUE(machine.slot_weights(l, read, top.slot, weights, error)) << error;
+        ASSERT_TRUE(machine.slot_weights(l, read, top.slot, weights, error)) << error.message;
         ASSERT_EQ(weights.size(), text.size());
         EXPECT_FLOAT_EQ(weights.back(), top.weight) << form.name << " layer " << l;
         for (float w : weights) EXPECT_TRUE(w >= 0.0f && w <= 1.0f);
@@ -210,7 +276,8 @@ TEST(Machine, ASlotsWeightAcrossTheTextEndsWithTheTracedWeight) {
     }
     std::vector<float> weights;
     EXPECT_FALSE(machine.slot_weights(bank.config.layers, BankRead::kAssoc, 0, weights, error));
-    EXPECT_NE(error.find("no slot"), std::string::npos);
+    EXPECT_NE(error.message.find("no slot"), std::string::npos);
+    EXPECT_EQ(error.code, ReadErrorCode::kBadOption);
     EXPECT_FALSE(machine.slot_weights(0, BankRead::kAssoc, uint32_t(bank.config.slots), weights, error));
   }
 }
@@ -220,9 +287,9 @@ TEST(Machine, PredictGivesTheMostProbableTokensWithProbabilities) {
   Machine machine = machine_of(bank);
   machine.set_tokens(random_tokens(5, bank.config.vocab_size, 15));
   std::vector<TokenProbability> all, top;
-  std::string error;
-  ASSERT_TRUE(machine.predict(bank.config.vocab_size, all, error)) << error;
-  ASSERT_TRUE(machine.predict(5, top, error)) << error;
+  ReadError error;
+  ASSERT_TRUE(machine.predict(bank.config.vocab_size, all, error)) << error.message;
+  ASSERT_TRUE(machine.predict(5, top, error)) << error.message;
   double sum = 0.0;
   for (const TokenProbability& p : all) sum += p.prob;
   EXPECT_NEAR(sum, 1.0, 1e-4);
@@ -236,44 +303,9 @@ TEST(Machine, AnEmptyTextHasNothingToPredictFrom) {
   Machine machine = machine_of(bank);
   machine.set_tokens({});
   std::vector<float> logits;
-  std::string error;
+  ReadError error;
   EXPECT_FALSE(machine.next_token_logits(logits, error));
-  EXPECT_NE(error.find("empty"), std::string::npos) << error;
-}
-
-TEST(Machine, GenerationIsGreedyAtTemperatureZeroAndRepeatableForASeed) {
-  const Bank bank = make_random_bank(small_config(ContextForm::kHidden, PositionForm::kLearned), 10, kSampleEnglish, 8);
-  const std::vector<int32_t> prompt = random_tokens(3, bank.config.vocab_size, 16);
-  std::string error;
-
-  Machine greedy = machine_of(bank);
-  greedy.set_tokens(prompt);
-  std::vector<int32_t> generated;
-  ASSERT_TRUE(greedy.generate(20, {0.0f, 0, 1.0f}, 1, generated, error)) << error;  // past T = 16
-  std::vector<int32_t> text = prompt;
-  Machine step = machine_of(bank);
-  for (int32_t id : generated) {
-    step.set_tokens(text);
-    std::vector<TokenProbability> best;
-    ASSERT_TRUE(step.predict(1, best, error));
-    EXPECT_EQ(id, best[0].id);
-    text.push_back(id);
-  }
-
-  for (uint64_t seed : {1u, 2u}) {
-    std::vector<int32_t> a, b;
-    Machine first = machine_of(bank), second = machine_of(bank);
-    first.set_tokens(prompt);
-    second.set_tokens(prompt);
-    ASSERT_TRUE(first.generate(30, {0.9f, 40, 0.95f}, seed, a, error)) << error;
-    ASSERT_TRUE(second.generate(30, {0.9f, 40, 0.95f}, seed, b, error)) << error;
-    EXPECT_EQ(a, b) << "seed " << seed;
-  }
-  std::vector<int32_t> bad;
-  EXPECT_FALSE(greedy.generate(1, {-1.0f, 0, 1.0f}, 1, bad, error));
-  EXPECT_NE(error.find("temperature"), std::string::npos);
-  EXPECT_FALSE(greedy.generate(1, {1.0f, 0, 0.0f}, 1, bad, error));
-  EXPECT_NE(error.find("top-p"), std::string::npos);
+  EXPECT_EQ(error.code, ReadErrorCode::kEmptyText) << error.message;
 }
 
 // −log₂ p(token | context) by the double-precision reference.

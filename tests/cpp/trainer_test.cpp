@@ -256,8 +256,9 @@ TEST(Trainer, TrainWriteLoadGivesTheSameLogits) {
   std::vector<float> from_file, from_memory;
   loaded.set_tokens(prefix);
   in_memory.set_tokens(prefix);
-  ASSERT_TRUE(loaded.next_token_logits(from_file, error)) << error;
-  ASSERT_TRUE(in_memory.next_token_logits(from_memory, error)) << error;
+  ReadError read_error;
+  ASSERT_TRUE(loaded.next_token_logits(from_file, read_error)) << read_error.message;
+  ASSERT_TRUE(in_memory.next_token_logits(from_memory, read_error)) << read_error.message;
   EXPECT_EQ(from_file, from_memory);
   // and the trainer's own forward pass agrees: −ln p of the token after the prefix
   double max_logit = from_file[0], sum = 0.0;

@@ -192,9 +192,10 @@ test("a bank's temperatures below the smallest normal float are BAD_BANK (they r
 
 // ---- Empty and long texts ---------------------------------------------------------------------
 
-test('empty text: predict, trace, slotWeights and generate throw EMPTY_TEXT; evaluate gives zeros; tokenize gives no ids', async () => {
+test('empty text: predict, complete, trace, slotWeights and generate throw EMPTY_TEXT; evaluate gives zeros; tokenize gives no ids', async () => {
   const machine = await loadMachine(bankBytes);
   throwsCode(() => machine.predict(''), 'EMPTY_TEXT', /the text is empty: there is no token to predict from/);
+  throwsCode(() => machine.complete(''), 'EMPTY_TEXT');
   throwsCode(() => machine.trace(''), 'EMPTY_TEXT');
   throwsCode(() => machine.slotWeights('', { layer: 0, slot: 0 }), 'EMPTY_TEXT');
   throwsCode(() => machine.generate(''), 'EMPTY_TEXT');
@@ -205,7 +206,10 @@ test('empty text: predict, trace, slotWeights and generate throw EMPTY_TEXT; eva
   assert.equal(machine.detokenize([]), '');
   assert.equal(machine.detokenize(new Int32Array(0)), '');
   // Not empty: a space, a NUL, a lone surrogate (it becomes U+FFFD).
-  for (const text of [' ', '\0', '\uD800']) assert.equal(machine.predict(text, { topK: 2 }).length, 2, JSON.stringify(text));
+  for (const text of [' ', '\0', '\uD800']) {
+    assert.equal(machine.predict(text, { topK: 2 }).length, 2, JSON.stringify(text));
+    assert.ok(Array.isArray(machine.complete(text, { topK: 2 })), JSON.stringify(text));
+  }
   machine.dispose();
 });
 
@@ -350,6 +354,7 @@ test('a disposed machine: every method throws DISPOSED; a generation running acr
   machine.dispose();  // twice: nothing happens
   const calls = {
     predict: () => machine.predict('x'),
+    complete: () => machine.complete('x'),
     trace: () => machine.trace('x'),
     slotWeights: () => machine.slotWeights('x', { layer: 0, slot: 0 }),
     evaluate: () => machine.evaluate('x'),

@@ -102,6 +102,64 @@ test('generate streams the same text as the CLI, greedy and seeded', async () =>
   machine.dispose();
 });
 
+test('generate heals the typed word and takes the penalties, as the CLI does', async () => {
+  const machine = await loadMachine(hiddenBytes);
+  for (const [text, options, flags] of [
+    ['The jury sa', { temperature: 0 }, ['--temperature', '0']],
+    ['The jury said ', { temperature: 0.9, seed: 3, repetitionPenalty: 1.3, noRepeatNgramSize: 2 },
+      ['--temperature', '0.9', '--seed', '3', '--repetition-penalty', '1.3', '--no-repeat-ngram', '2']],
+  ]) {
+    let ours = '';
+    for await (const piece of machine.generate(text, { maxTokens: 12, ...options })) ours += piece;
+    assert.equal(ours, cli('generate', '--bank', HIDDEN, '--max', '12', ...flags, '--json', text).text, text);
+  }
+  // The typed letters "sa" are spelled by the first tokens, so the pieces start after them.
+  for (const seed of [1, 2, 3]) {
+    const { text, ids } = cli('generate', '--bank', HIDDEN, '--seed', String(seed), '--max', '8', '--json', 'The jury sa');
+    const spelled = machine.detokenize(ids);
+    assert.ok(spelled.startsWith('sa'), spelled);
+    assert.equal(text, spelled.slice(2));
+  }
+  machine.dispose();
+});
+
+test('complete gives the completions of the word being typed, as the CLI does', async () => {
+  for (const file of [HIDDEN, INPUT]) {
+    const machine = await loadMachine(new Uint8Array(fs.readFileSync(file)));
+    for (const text of ['The jury sa', 'The jury said ', 'Ju', 'Atlanta\'s recent prim']) {
+      const ours = machine.complete(text, { topK: 4 });
+      const native = cli('complete', '--bank', file, '--top', '4', '--json', text).completions;
+      assert.deepEqual(ours.map((c) => c.text), native.map((c) => c.text), text);
+      assert.deepEqual(ours.map((c) => c.tokens), native.map((c) => c.tokens), text);
+      ours.forEach((c, i) => assert.ok(Math.abs(c.prob - native[i].prob) < 1e-5));
+      assert.ok(ours.length >= 1 && ours.length <= 4, text);
+      // Each completion's tokens spell the typed part of the word, then the completion.
+      const typed = text.slice(text.lastIndexOf(' ') + 1);
+      for (const c of ours) assert.ok(machine.detokenize(c.tokens).startsWith(typed + c.text), `${text}: ${c.text}`);
+    }
+    machine.dispose();
+  }
+});
+
+test('complete refuses bad arguments with their codes, before anything reaches the kernels', async () => {
+  const machine = await loadMachine(hiddenBytes);
+  await assertRejectsWith(() => machine.complete(''), 'EMPTY_TEXT', /empty/);
+  await assertRejectsWith(() => machine.complete(42), 'BAD_TYPE', /text must be a string/);
+  await assertRejectsWith(() => machine.complete('x', null), 'BAD_OPTION', /options must be an object/);
+  for (const topK of [0, 1.5, 1025, '3', NaN]) await assertRejectsWith(() => machine.complete('x', { topK }), 'BAD_OPTION', /topK/);
+  for (const maxTokens of [0, 65, -1, 2.5]) {
+    await assertRejectsWith(() => machine.complete('x', { maxTokens }), 'BAD_OPTION', /maxTokens/);
+  }
+  await assertRejectsWith(() => machine.complete('x', { signal: 'stop' }), 'BAD_OPTION', /AbortSignal/);
+  assert.throws(() => machine.complete('x', { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  for (const repetitionPenalty of [0.5, NaN, Infinity, '2']) {
+    await assertRejectsWith(() => machine.generate('x', { repetitionPenalty }), 'BAD_OPTION', /repetitionPenalty/);
+  }
+  await assertRejectsWith(() => machine.generate('x', { noRepeatNgramSize: -1 }), 'BAD_OPTION', /noRepeatNgramSize/);
+  machine.dispose();
+  await assertRejectsWith(() => machine.complete('x'), 'DISPOSED', /disposed/);
+});
+
 test('an AbortSignal stops generate within one token', async () => {
   const machine = await loadMachine(hiddenBytes);
   const controller = new AbortController();

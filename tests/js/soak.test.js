@@ -2,7 +2,7 @@
 // each of two banks (the fixture, and a bigger random bank made by build/native/memread
 // random-bank), with generations and checks against fresh reads, then 100 load/dispose cycles.
 // The wasm memory and the JS heap (after gc) must not grow after the warm-up, and every Machine
-// and Rng handle must have been deleted.
+// and Generation handle must have been deleted.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -28,13 +28,13 @@ test('a short soak: no growth of wasm memory or JS heap, no Embind object left',
     assert.ok(bank.checks >= 5 && bank.generations >= 3, `${bank.name}: the checks and generations ran`);
     assert.equal(bank.wasm.ok, true, `${bank.name}: wasm memory grew\n${table}`);
     assert.equal(bank.js.ok, true, `${bank.name}: JS heap grew\n${table}`);
-    assert.deepEqual(bank.objectsLeft, { machines: 0, rngs: 0, emvals: 0 }, `${bank.name}: objects left\n${table}`);
+    assert.deepEqual(bank.objectsLeft, { machines: 0, generationHandles: 0, emvals: 0 }, `${bank.name}: objects left\n${table}`);
   }
   const cycles = report.cyclesPhase;
   assert.equal(cycles.wasm.ok, true, `load/dispose: wasm memory grew\n${table}`);
   assert.equal(cycles.js.ok, true, `load/dispose: JS heap grew\n${table}`);
-  assert.deepEqual(cycles.objectsLeft, { machines: 0, rngs: 0, emvals: 0 });
+  assert.deepEqual(cycles.objectsLeft, { machines: 0, generationHandles: 0, emvals: 0 });
   assert.equal(report.created.Machine, 2 * 2 + 100, 'two machines per bank, one per cycle');
-  assert.ok(report.created.Rng >= 6, 'the generations made (and deleted) their Rng');
+  assert.ok(report.created.Generation >= 6, 'the generations made (and deleted) their Generation');
   assert.equal(report.ok, true);
 });

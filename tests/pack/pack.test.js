@@ -1,7 +1,10 @@
 // The npm package as a user gets it: `npm pack`, install the tarball into a fresh folder, and use
 // it (1) from Node ESM, (2) from a plain page with <script type="module"> under a strict CSP, in
 // Debian's Chromium, and (3) through a Vite build (the repo's own vite, nothing downloaded). Each
-// must predict exactly what the repository's own entry predicts for the fixture bank.
+// must predict exactly what the repository's own entry predicts for the fixture bank; and with
+// nothing copied by hand, the bank in the package loads (defaultBank()) and completes a word in
+// Node, and <memread-suggest> (memread/suggest) suggests in a plain page and in a Vite build, where
+// Tab inserts the completion the repository's own machine gives.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,15 +24,18 @@ const TOP_K = 5;
 const CSP = "script-src 'self' 'wasm-unsafe-eval'";
 
 // What the tarball may hold: the package's JS and types, the Embind glue and its wasm, metadata.
-const ALLOWED = /^(package\.json|README\.md|LICENSE(\.\w+)?|src\/js\/[\w.-]+\.(js|d\.ts)|dist\/memread-core\.(mjs|wasm))$/;
-const REQUIRED = ['package.json', 'src/js/index.js', 'src/js/node.js', 'src/js/index.d.ts',
-  'dist/memread-core.mjs', 'dist/memread-core.wasm'];
+const ALLOWED = /^(package\.json|README\.md|LICENSE|src\/js\/[\w.-]+\.(js|d\.ts)|dist\/memread-core\.(mjs|wasm)|banks\/en-brown\.safetensors)$/;
+const REQUIRED = ['package.json', 'README.md', 'LICENSE', 'src/js/index.js', 'src/js/node.js', 'src/js/index.d.ts',
+  'src/js/suggest.js', 'src/js/suggest.d.ts', 'dist/memread-core.mjs', 'dist/memread-core.wasm', 'banks/en-brown.safetensors'];
+const BANK = path.join(ROOT, 'banks', 'en-brown.safetensors');  // the bank the package ships
+const TYPED = 'He walked into the ro';
 
 let tmp;
 let packed;        // npm pack --json's entry
 let consumer;      // the fresh project with the tarball installed
 let installed;     // consumer/node_modules/memread
 let expected;      // the repository's own prediction
+let completed;     // the repository's own completions of TYPED with the shipped bank
 let browser;
 
 function run(command, args, options = {}) {
@@ -161,6 +167,9 @@ before(async () => {
   const machine = await repoLoadMachine(fs.readFileSync(FIXTURE));
   expected = simplify(machine.predict(TEXT, { topK: TOP_K }));
   machine.dispose();
+  const shipped = await repoLoadMachine(fs.readFileSync(BANK));
+  completed = shipped.complete(TYPED, { topK: 3 });
+  shipped.dispose();
   browser = await launchChromium();
 });
 
@@ -176,12 +185,20 @@ test('the tarball holds what the package needs and nothing else', () => {
   for (const f of REQUIRED) assert.ok(files.includes(f), `${f} is in the tarball`);
   const extra = files.filter((f) => !ALLOWED.test(f));
   assert.deepEqual(extra, [], 'files that do not belong in the package');
-  assert.ok(packed.unpackedSize < 1024 * 1024, `unpacked size ${packed.unpackedSize} bytes is under 1 MiB`);
+  // The bank is most of it: 3.95 MB of the 4.4 MB unpacked, 3.8 MB gzip.
+  const bank = fs.statSync(BANK).size;
+  assert.ok(packed.unpackedSize - bank < 1024 * 1024, `the package without its bank is ${packed.unpackedSize - bank} bytes, under 1 MiB`);
+  assert.ok(packed.size < 4.5 * 1024 * 1024, `the tarball is ${packed.size} bytes, under 4.5 MiB`);
+  importGraph(path.join(installed, 'src/js/suggest.js'), installed);
+  assert.deepEqual(fs.readFileSync(path.join(installed, 'banks/en-brown.safetensors')), fs.readFileSync(BANK));
   // Every file each entry imports is there; every file the exports map names is there.
   importGraph(path.join(installed, 'src/js/index.js'), installed);
   importGraph(path.join(installed, 'src/js/node.js'), installed);
   const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
   const targets = [pkg.main, pkg.module, pkg.types, ...Object.values(pkg.exports).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v)))];
+  assert.equal(pkg.license, 'MIT');
+  for (const field of ['description', 'keywords', 'engines']) assert.ok(pkg[field], `package.json has ${field}`);
+  assert.deepEqual(pkg.sideEffects, ['./src/js/suggest.js'], 'importing the element is kept by bundlers');
   for (const t of targets) assert.ok(fs.existsSync(path.join(installed, t)), `${t} (named in package.json) exists`);
   assert.deepEqual(fs.readFileSync(path.join(installed, 'dist/memread-core.wasm')), fs.readFileSync(path.join(ROOT, 'dist/memread-core.wasm')));
 });
@@ -202,6 +219,87 @@ test('Node ESM: import { loadMachine } from "memread" predicts what the reposito
   assert.ok(out.entry.endsWith('/node_modules/memread/src/js/node.js'), `Node resolves the "node" entry (${out.entry})`);
   assert.equal(out.disposed, 'DISPOSED');
   assertSamePrediction(out.predictions, 'Node');
+});
+
+test('Node: the bank in the package loads with defaultBank() and completes a word, as the repository does', () => {
+  const script = `
+    import { loadMachine, defaultBank } from 'memread';
+    const machine = await loadMachine(defaultBank());
+    console.log(JSON.stringify({ bank: defaultBank().href, completions: machine.complete(${JSON.stringify(TYPED)}, { topK: 3 }) }));
+    machine.dispose();
+  `;
+  const out = JSON.parse(run(process.execPath, ['--input-type=module', '-e', script], { cwd: consumer }));
+  assert.ok(out.bank.endsWith('/node_modules/memread/banks/en-brown.safetensors'), out.bank);
+  assert.deepEqual(out.completions, completed);
+});
+
+// The element's page: <memread-suggest> around a textarea, no bank attribute (the package's own).
+const SUGGEST_HTML = (src) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>memread-suggest consumer</title><link rel="icon" href="data:,">
+<script type="module" src="${src}"></script></head>
+<body><memread-suggest id="suggest"><textarea id="field"></textarea></memread-suggest></body></html>
+`;
+
+/** Open `url`, type TYPED, wait for the suggestions, press Tab; → {shown, value}. */
+async function suggestInPage(url) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  try {
+    await page.goto(url);
+    await page.waitForSelector('#suggest[state="ready"]', { timeout: 20_000 }).catch(() => {
+      throw new Error(`the element did not get ready: ${problems.join('; ') || 'no errors reported'}`);
+    });
+    await page.focus('#field');
+    await page.keyboard.type(TYPED);
+    await page.waitForFunction((text) => {
+      const list = document.querySelector('#suggest .memread-suggest-list');
+      return list && !list.hidden && list.dataset.text === text;
+    }, TYPED, { timeout: 10_000 });
+    const shown = await page.$$eval('#suggest .memread-suggest-item', (items) => items.map((li) => li.dataset.text));
+    await page.keyboard.press('Tab');
+    const value = await page.inputValue('#field');
+    assert.deepEqual(problems, [], 'no page errors, console errors or failed requests');
+    return { shown, value };
+  } finally {
+    await page.close();
+  }
+}
+
+function assertSuggested({ shown, value }, where) {
+  assert.deepEqual(shown.slice(0, 3), completed.map((c) => c.text), `${where}: the completions of the repository's machine`);
+  assert.equal(value, TYPED + completed[0].text, `${where}: Tab inserts the first completion`);
+}
+
+test('a plain page uses <memread-suggest> from node_modules/memread under the strict CSP; Tab inserts the completion', async () => {
+  fs.writeFileSync(path.join(consumer, 'suggest.html'), SUGGEST_HTML('./node_modules/memread/src/js/suggest.js'));
+  const server = await serve(consumer);
+  try {
+    assertSuggested(await suggestInPage(new URL('suggest.html', server.url).href), 'plain page');
+  } finally {
+    await server.close();
+  }
+});
+
+test('a Vite build of a page importing "memread/suggest" emits the wasm and the bank and suggests the same', async () => {
+  const app = path.join(consumer, 'vite-suggest');
+  fs.mkdirSync(app, { recursive: true });
+  fs.writeFileSync(path.join(app, 'main.js'), "import 'memread/suggest';\n");
+  fs.writeFileSync(path.join(app, 'index.html'), SUGGEST_HTML('./main.js'));
+  run(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: app });
+  const assets = fs.readdirSync(path.join(app, 'dist', 'assets'));
+  assert.equal(assets.filter((f) => f.endsWith('.wasm')).length, 1, `the wasm is an asset (${assets.join(', ')})`);
+  const banks = assets.filter((f) => f.endsWith('.safetensors'));
+  assert.equal(banks.length, 1, `the bank is an asset (${assets.join(', ')})`);
+  assert.deepEqual(fs.readFileSync(path.join(app, 'dist', 'assets', banks[0])), fs.readFileSync(BANK));
+  const server = await serve(path.join(app, 'dist'));
+  try {
+    assertSuggested(await suggestInPage(server.url), 'Vite build');
+  } finally {
+    await server.close();
+  }
 });
 
 test('a plain page with <script type="module"> imports the installed package and predicts (strict CSP)', async () => {

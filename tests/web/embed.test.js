@@ -1,8 +1,9 @@
-// The drop-in element <memread-suggest> (web/memread-suggest.js) on its example page
+// The drop-in element <memread-suggest> (src/js/suggest.js, `memread/suggest`) on its example page
 // (web/examples/embed.html), in Debian's Chromium through playwright-core, under the dev server's
-// CSP: a wrapped textarea and a wrapped input get live suggestions (the bank's own, as the native
-// CLI reads them), Tab appends the first, a click appends any, Esc hides them and lets Tab move on,
-// both elements share one bank fetch, and nothing logs an error. Screenshot: test-results/embed.png.
+// CSP: a wrapped textarea and a wrapped input get live completions (the bank's own, as the native
+// CLI reads them), Tab inserts the first, a click inserts any, Esc hides them and lets Tab move on,
+// mode="tokens" shows the raw next tokens, both elements share one bank fetch, and nothing logs an
+// error. Screenshot: test-results/embed.png.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -62,41 +63,48 @@ async function suggestions(page, element, field) {
       && list.querySelectorAll('.memread-suggest-item').length > 0;
   }, [element, field], { timeout: 10_000 });
   return page.$$eval(`#${element} .memread-suggest-item`,
-    (items) => items.map((li) => ({ token: li.dataset.token, prob: Number(li.dataset.prob) })));
+    (items) => items.map((li) => ({ text: li.dataset.text, prob: Number(li.dataset.prob) })));
 }
 
-test('<memread-suggest> gives a textarea and an input live suggestions; Tab or a click appends, Esc hides', async () => {
+function cli(...args) {
+  return JSON.parse(execFileSync(CLI, [...args.slice(0, -1), '--json', args.at(-1)], { encoding: 'utf8' }));
+}
+
+test('<memread-suggest> gives a textarea and an input live completions; Tab or a click inserts, Esc hides', async () => {
   const { page, context, problems } = await openExample();
   try {
-    // The textarea: the caret at the end, type, the bank's own top 5 appear.
+    // The textarea: the caret at the end, type half a word, the bank's own top 5 completions appear.
     await page.focus('#letter');
     await page.keyboard.press('Control+End');
-    await page.keyboard.type(' that');
-    const text = 'The jury said that';
+    await page.keyboard.type(' it would not ha');
+    const text = 'The jury said it would not ha';
     assert.equal(await page.inputValue('#letter'), text);
-    const cli = JSON.parse(execFileSync(CLI, ['predict', '--bank', BANK, '--top', '5', '--json', text], { encoding: 'utf8' }));
+    const expected = cli('complete', '--bank', BANK, '--top', '5', text).completions;
     const shown = await suggestions(page, 'letter-suggest', 'letter');
-    assert.deepEqual(shown.map((s) => s.token), cli.tokens.map((t) => t.token), 'the bank\'s top 5, most probable first');
+    assert.deepEqual(shown.map((s) => s.text), expected.map((c) => c.text), 'the bank\'s top 5, most probable first');
+    assert.deepEqual(await page.$$eval('#letter-suggest .memread-suggest-typed', (spans) => spans.map((s) => s.textContent)),
+      expected.map(() => 'ha'), 'the letters typed, apart from the completion');
     assert.equal(await page.getAttribute('#letter', 'aria-controls'), await page.getAttribute('#letter-suggest ul', 'id'));
 
     fs.mkdirSync(path.join(ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: path.join(ROOT, 'test-results/embed.png'), fullPage: true });
 
-    // Tab appends the first; the field keeps the focus and gets an input event.
+    // Tab inserts the first; the field keeps the focus and gets an input event.
     await page.evaluate(() => {
       window.__inputs = 0;
       document.getElementById('letter').addEventListener('input', () => window.__inputs++);
     });
     await page.keyboard.press('Tab');
-    assert.equal(await page.inputValue('#letter'), text + shown[0].token);
+    assert.equal(await page.inputValue('#letter'), text + shown[0].text);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'letter');
     assert.equal(await page.evaluate(() => window.__inputs), 1, 'an input event, as typing');
-    await page.waitForSelector('#letter-status:has-text("Appended")');
+    await page.waitForSelector('#letter-status:has-text("Inserted")');
 
-    // A click on the second suggestion appends it.
+    // After a space, the next words: a click on the second inserts it.
+    await page.keyboard.type(' ');
     const next = await suggestions(page, 'letter-suggest', 'letter');
     await page.click('#letter-suggest .memread-suggest-item:nth-child(2)');
-    assert.equal(await page.inputValue('#letter'), text + shown[0].token + next[1].token);
+    assert.equal(await page.inputValue('#letter'), `${text}${shown[0].text} ${next[1].text}`);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'letter');
 
     // Esc hides them, and Tab then moves on to the next field.
@@ -106,14 +114,23 @@ test('<memread-suggest> gives a textarea and an input live suggestions; Tab or a
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'subject');
 
-    // The input (top="3"): the caret at the end, type, Tab appends.
+    // The input (top="3"): the caret at the end, type, Tab inserts.
     await page.keyboard.press('End');
-    await page.keyboard.type('jury');
-    assert.equal(await page.inputValue('#subject'), 'The jury');
+    await page.keyboard.type('ju');
+    assert.equal(await page.inputValue('#subject'), 'The ju');
     const three = await suggestions(page, 'subject-suggest', 'subject');
-    assert.equal(three.length, 3);
+    assert.deepEqual(three.map((s) => s.text), cli('complete', '--bank', BANK, '--top', '3', 'The ju').completions.map((c) => c.text));
     await page.keyboard.press('Tab');
-    assert.equal(await page.inputValue('#subject'), `The jury${three[0].token}`);
+    assert.equal(await page.inputValue('#subject'), `The ju${three[0].text}`);
+
+    // mode="tokens": the raw next tokens, as predict gives them; Tab appends the first.
+    await page.evaluate(() => document.getElementById('subject-suggest').setAttribute('mode', 'tokens'));
+    await page.keyboard.type(' sa');
+    const subject = await page.inputValue('#subject');
+    const tokens = await suggestions(page, 'subject-suggest', 'subject');
+    assert.deepEqual(tokens.map((s) => s.text), cli('predict', '--bank', BANK, '--top', '3', subject).tokens.map((t) => t.token));
+    await page.keyboard.press('Tab');
+    assert.equal(await page.inputValue('#subject'), subject + tokens[0].text);
 
     // Leaving a field hides its list.
     await page.focus('#letter');

@@ -1,6 +1,7 @@
 // The demo page (web/index.html, what `npm start` serves at /) in Debian's Chromium through
-// playwright-core, under the dev server's CSP (script-src 'self' 'wasm-unsafe-eval'): predictions
-// follow the typing and match the native CLI, Tab appends the top token, the trace's weights sum to
+// playwright-core, under the dev server's CSP (script-src 'self' 'wasm-unsafe-eval'): completions
+// and raw predictions follow the typing and match the native CLI, Tab inserts the first completion,
+// a click appends a raw token, the trace's weights sum to
 // 1, a slot's weights show across the text, Generate streams the model's own continuation and Stop
 // stops it, a malformed bank file shows its error while the loaded bank keeps working, a shipped
 // bank is fetched once, the info panel says how a shipped bank was trained and the picker switches
@@ -81,6 +82,25 @@ async function fresh(page) {
   }, null, { timeout: 10_000 });
 }
 
+/** Waits until the completions on screen are those of the text in the box. */
+async function freshCompletions(page) {
+  await page.waitForFunction(() => {
+    const text = document.getElementById('text').value;
+    return text !== '' && document.getElementById('completions').dataset.text === text;
+  }, null, { timeout: 10_000 });
+}
+
+function completions(page) {
+  return page.$$eval('#completions .completion', (buttons) => buttons.map((b) => ({
+    text: b.dataset.text, prob: Number(b.dataset.prob),
+    typed: b.querySelector('.typed').textContent, rest: b.querySelector('.rest').textContent,
+  })));
+}
+
+function cliCompletions(text, top = 5) {
+  return JSON.parse(execFileSync(CLI, ['complete', '--bank', BANK, '--top', String(top), '--json', text], { encoding: 'utf8' })).completions;
+}
+
 /** Waits until the trace on screen is that of the text in the box. */
 async function freshTrace(page) {
   await page.waitForFunction(() => {
@@ -114,7 +134,7 @@ async function typeAtEnd(page, text) {
   await page.keyboard.type(text);
 }
 
-test('typing shows the next-token distribution (the CLI\'s), it follows the text, and Tab appends the top token', async () => {
+test('typing shows the raw next-token distribution (the CLI\'s), it follows the text, and a click appends a token', async () => {
   const { page, context, problems } = await openDemo();
   try {
     assert.equal(await page.inputValue('#text'), 'The jury said');
@@ -133,23 +153,56 @@ test('typing shows the next-token distribution (the CLI\'s), it follows the text
     assert.equal(second.length, 10);
     assert.notDeepEqual(second, first, 'the distribution changed with the text');
 
-    // Tab appends the most probable token and keeps the focus in the text box.
-    await page.keyboard.press('Tab');
-    await fresh(page);
-    assert.equal(await page.inputValue('#text'), `The jury said that${second[0].token}`);
-    assert.equal(await page.evaluate(() => document.activeElement.id), 'text');
-
-    // A click on another suggestion appends it (the focus stays in the text box).
-    const third = await predictions(page);
+    // A click on a raw token appends it (the focus stays in the text box).
     await page.click('#next li:nth-child(2) .suggestion');
     await fresh(page);
-    assert.equal(await page.inputValue('#text'), `The jury said that${second[0].token}${third[1].token}`);
+    assert.equal(await page.inputValue('#text'), `The jury said that${second[1].token}`);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'text');
 
     // Esc, then Tab, leaves the text box.
     await page.keyboard.press('Escape');
     await page.keyboard.press('Tab');
     assert.notEqual(await page.evaluate(() => document.activeElement.id), 'text');
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test('completions of a half-typed word are the CLI\'s, typed part and completion apart; Tab inserts the first, a click any', async () => {
+  const { page, context, problems } = await openDemo();
+  try {
+    await page.fill('#text', '');
+    await typeAtEnd(page, 'He walked into the ro');
+    await freshCompletions(page);
+    const shown = await completions(page);
+    const cli = cliCompletions('He walked into the ro');
+    assert.deepEqual(shown.map((c) => c.text), cli.map((c) => c.text));
+    shown.forEach((c, i) => assert.ok(Math.abs(c.prob - cli[i].prob) < 1e-4, `prob of ${c.text}`));
+    for (const c of shown) {
+      assert.equal(c.typed, 'ro', 'the letters typed, shown apart');
+      assert.ok(c.rest.length > 0, 'the completion, shown apart');
+    }
+    // The raw next tokens stay, below, read right after the half-typed word.
+    await fresh(page);
+    assert.equal((await predictions(page)).length, 10);
+
+    // Tab inserts the first completion and keeps the focus in the text box.
+    await page.keyboard.press('Tab');
+    await freshCompletions(page);
+    assert.equal(await page.inputValue('#text'), `He walked into the ro${cli[0].text}`);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'text');
+
+    // After a space: the next words. A click on the second inserts it.
+    await typeAtEnd(page, ' ');
+    await freshCompletions(page);
+    const next = cliCompletions(await page.inputValue('#text'));
+    assert.deepEqual((await completions(page)).map((c) => c.text), next.map((c) => c.text));
+    assert.deepEqual((await completions(page)).map((c) => c.typed), next.map(() => ''), 'nothing typed yet');
+    const before = await page.inputValue('#text');
+    await page.click('#completions li:nth-child(2) .suggestion');
+    await freshCompletions(page);
+    assert.equal(await page.inputValue('#text'), `${before}${next[1].text}`);
     await noProblems(page, problems);
   } finally {
     await context.close();
@@ -231,8 +284,11 @@ test('Generate streams the model\'s continuation into the text, and Stop stops i
     await page.fill('#max-tokens', '20');
     await page.click('#generate');
     await page.waitForSelector('#gen-status[data-state="done"]', { timeout: 10_000 });
-    const cli = JSON.parse(execFileSync(CLI,
-      ['generate', '--bank', BANK, '--max', '20', '--temperature', '0', '--json', 'The jury'], { encoding: 'utf8' }));
+    // The page's penalties are on by default (repetition 1.3, no repeated 3-gram).
+    assert.equal(await page.inputValue('#repetition-penalty'), '1.3');
+    assert.equal(await page.inputValue('#no-repeat-ngram'), '3');
+    const cli = JSON.parse(execFileSync(CLI, ['generate', '--bank', BANK, '--max', '20', '--temperature', '0',
+      '--repetition-penalty', '1.3', '--no-repeat-ngram', '3', '--json', 'The jury'], { encoding: 'utf8' }));
     assert.equal(await page.inputValue('#text'), `The jury${cli.text}`, 'greedy: the native CLI\'s continuation');
     const streamed = new Set((await page.evaluate(() => window.__seen)).filter((s) => s.startsWith('generating:')));
     assert.ok(streamed.size >= 5, `pieces arrived one by one (${[...streamed].join(' ')})`);

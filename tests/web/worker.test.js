@@ -42,6 +42,7 @@ test('a bank loads in a worker from a URL, an ArrayBuffer, a Uint8Array, a Blob 
     const expected = {
       info: main.info,
       predict: main.predict(text, { topK: 5 }),
+      complete: main.complete('hello world, the ju', { topK: 3 }),
       tokenize: Array.from(ids),
       detokenize: main.detokenize(ids),
       evaluate: main.evaluate(text),
@@ -69,6 +70,7 @@ test('a bank loads in a worker from a URL, an ArrayBuffer, a Uint8Array, a Blob 
       got.push({
         info: machine.info,
         predict: await machine.predict(text, { topK: 5 }),
+        complete: await machine.complete('hello world, the ju', { topK: 3 }),
         tokenize: Array.from(tokens),
         detokenize: await machine.detokenize(tokens),
         evaluate: await machine.evaluate(text),
@@ -112,6 +114,46 @@ test('latest predict wins: of 20 predicts made at once only the last is computed
   }, FIXTURE);
   for (const [i, answer] of result.answers.slice(0, 19).entries()) assertError(answer, 'SUPERSEDED', `predict ${i}`);
   assert.deepEqual(result.answers[19], { ok: result.expected }, 'the last predict answers');
+  assertNoProblems();
+});
+
+test('latest complete wins, apart from predicts: a keystroke asks for both and gets both', { timeout }, async () => {
+  const result = await harness.page.evaluate(async ([url, endless]) => {
+    const main = await memread.loadMachine(url, { cache: false });
+    const machine = await memread.loadMachineInWorker(url);
+    // Made at once: merged on this side.
+    const calls = [];
+    for (let i = 0; i < 6; i++) {
+      calls.push(machine.complete(`the jury sa${'i'.repeat(i)}`, { topK: 3 }));
+      calls.push(machine.predict(`the jury sa${'i'.repeat(i)}`, { topK: 3 }));
+    }
+    const together = await Promise.all(calls.map(settle));
+    // Sent one by one behind a generation: dropped in the worker.
+    const stop = new AbortController();
+    const pieces = machine.generate('the', { maxTokens: endless, signal: stop.signal });
+    await pieces.next();
+    const queued = [];
+    for (let i = 0; i < 4; i++) {
+      queued.push(machine.complete(`over th${'e'.repeat(i)}`, { topK: 2 }));
+      await tick();
+    }
+    stop.abort();
+    await settle(pieces.next());
+    const behind = await Promise.all(queued.map(settle));
+    const expected = {
+      complete: main.complete('the jury saiiiii', { topK: 3 }),
+      predict: main.predict('the jury saiiiii', { topK: 3 }),
+      behind: main.complete('over theee', { topK: 2 }),
+    };
+    main.dispose();
+    await machine.dispose();
+    return { together, behind, expected };
+  }, [FIXTURE, ENDLESS]);
+  for (let i = 0; i < 10; i++) assertError(result.together[i], 'SUPERSEDED', `call ${i}`, i % 2 ? /newer predict/ : /newer complete/);
+  assert.deepEqual(result.together[10], { ok: result.expected.complete }, 'the last complete answers');
+  assert.deepEqual(result.together[11], { ok: result.expected.predict }, 'the last predict answers');
+  for (let i = 0; i < 3; i++) assertError(result.behind[i], 'SUPERSEDED', `queued complete ${i}`, /newer complete/);
+  assert.deepEqual(result.behind[3], { ok: result.expected.behind });
   assertNoProblems();
 });
 

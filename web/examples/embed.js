@@ -16,6 +16,6 @@ for (const name of ['letter', 'subject']) {
     },
   );
   suggest.addEventListener('memread-accept', ({ detail }) => {
-    line.textContent = `Appended ${JSON.stringify(detail.token)} (${(detail.prob * 100).toFixed(1)}%).`;
+    line.textContent = `Inserted ${JSON.stringify(detail.text)} (${(detail.prob * 100).toFixed(1)}%).`;
   });
 }

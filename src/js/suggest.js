@@ -1,30 +1,36 @@
-// <memread-suggest>: live next-token suggestions for any text box, from a memread bank.
+// <memread-suggest>: live suggestions for any text box, from a memread bank: the rest of the word
+// being typed (or the next word), or, with mode="tokens", the raw next tokens.
 //
-//   <script type="module" src="/web/memread-suggest.js"></script>
+//   <script type="module" src="/node_modules/memread/src/js/suggest.js"></script>   (or: import 'memread/suggest')
 //   <memread-suggest bank="/banks/en-brown.safetensors">
 //     <textarea></textarea>
 //   </memread-suggest>
 //
 // The element wraps one <textarea> or <input> (its first). While the caret is at the end of the
-// text, a small list under the field shows the most probable next tokens; Tab appends the first,
-// a click appends any; Esc hides the list (then Tab moves on as usual). The model runs in a Web
+// text, a small list under the field shows the most probable completions of the word being typed
+// (the letters typed, then the rest of the word: DESIGN §9, docs/model.md "Completions"); Tab
+// inserts the first, a click inserts any; Esc hides the list (then Tab moves on as usual). The model runs in a Web
 // Worker (one per bank, shared by every element of the page that reads that bank), so typing never
 // waits for it; the bank is fetched once and kept in the browser's Cache API.
 //
-// Attributes:  bank  the bank's URL (required; relative URLs resolve against the page)
+// Attributes:  bank  the bank's URL (relative URLs resolve against the page); without it, the bank
+//                    the package ships (defaultBank(): en-brown)
 //              top   how many suggestions, 1 to 10 (default 5)
+//              mode  "completions" (default) or "tokens": the raw next-token distribution
 // Reflects:    state="loading" | "ready" | "error" on the element
 // Events:      memread-ready   (detail: {info})            the bank is loaded
 //              memread-error   (detail: {error})           the bank could not be loaded
-//              memread-accept  (detail: {token, prob})     a suggestion was appended (an `input`
+//              memread-accept  (detail: {text, prob})      a suggestion was inserted (an `input`
 //                                                          event on the field follows, as typing)
 // Property:    ready           a Promise of the bank's info (rejects like memread-error)
 // Styling:     the list is ul.memread-suggest-list, its items li.memread-suggest-item; colours
-//              follow --memread-suggest-accent, --memread-suggest-bg, --memread-suggest-fg.
+//              follow --memread-suggest-accent, --memread-suggest-bg, --memread-suggest-fg; the
+//              letters typed are span.memread-suggest-typed, the rest span.memread-suggest-rest.
 //
 // Needs no inline script or style: it runs under `script-src 'self' 'wasm-unsafe-eval'`, and its
 // few rules go in through a constructed stylesheet.
-import { loadMachineInWorker } from '../src/js/index.js';
+import { defaultBank } from './default-bank.js';
+import { loadMachineInWorker } from './index.js';
 
 const TAG = 'memread-suggest';
 
@@ -80,6 +86,8 @@ ${TAG} .memread-suggest-token {
   overflow: hidden; text-overflow: ellipsis;
 }
 ${TAG} .memread-suggest-ws { color: #595959; }
+${TAG} .memread-suggest-typed { color: #595959; }
+${TAG} .memread-suggest-rest { font-weight: 700; }
 ${TAG} .memread-suggest-prob { text-align: right; font-variant-numeric: tabular-nums; color: #4a4a4a; font-size: 0.85em; }
 ${TAG} .memread-suggest-key {
   font: 0.7rem ui-monospace, "DejaVu Sans Mono", monospace; justify-self: end;
@@ -128,6 +136,27 @@ function tokenNode(token, id) {
   return span;
 }
 
+// The letters of the word being typed: after the text's last whitespace (docs/model.md).
+const TYPED_WORD = /[^\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/u;
+
+function typedWord(text) {
+  const typed = text.match(TYPED_WORD)[0];
+  return typed.length > 24 ? `…${typed.slice(-23)}` : typed;
+}
+
+/** A completion: the letters typed, then the rest of the word, each in a span of its own. */
+function completionNode(typed, rest) {
+  const span = document.createElement('span');
+  span.className = 'memread-suggest-token';
+  const typedSpan = document.createElement('span');
+  typedSpan.className = 'memread-suggest-typed';
+  typedSpan.textContent = typed;
+  const restSpan = tokenNode(rest, -1);
+  restSpan.className = 'memread-suggest-rest';
+  span.append(typedSpan, restSpan);
+  return span;
+}
+
 function percent(p) {
   if (p >= 0.1) return `${Math.round(p * 100)}%`;
   if (p >= 0.001) return `${(p * 100).toFixed(1)}%`;
@@ -139,7 +168,7 @@ let counter = 0;
 // ---- The element ----------------------------------------------------------------------------------------
 
 export class MemreadSuggest extends HTMLElement {
-  static observedAttributes = ['bank', 'top'];
+  static observedAttributes = ['bank', 'top', 'mode'];
 
   #field = null;       // the wrapped textarea or input
   #list = null;        // ul.memread-suggest-list
@@ -201,7 +230,11 @@ export class MemreadSuggest extends HTMLElement {
   attributeChangedCallback(name, oldValue, value) {
     if (!this.isConnected || oldValue === value) return;
     if (name === 'bank') this.#setBank(value);
-    else if (name === 'top') this.#predict();
+    else this.#predict();
+  }
+
+  get #tokens() {
+    return this.getAttribute('mode') === 'tokens';
   }
 
   get #count() {
@@ -217,13 +250,9 @@ export class MemreadSuggest extends HTMLElement {
     this.#machine = null;
     this.#hide();
     if (this.getAttribute('state') !== null && this.getAttribute('state') !== 'loading') this.#newReady();
-    if (!bank) {
-      this.#fail(new Error(`<${TAG}> needs a bank attribute: the URL of a .safetensors bank`));
-      return;
-    }
     let url;
     try {
-      url = new URL(bank, document.baseURI).href;
+      url = bank ? new URL(bank, document.baseURI).href : defaultBank().href;
     } catch {
       this.#fail(new Error(`<${TAG}> bank="${bank}" is not a URL`));
       return;
@@ -265,7 +294,7 @@ export class MemreadSuggest extends HTMLElement {
     this.#list.className = 'memread-suggest-list';
     this.#list.id = `${id}-list`;
     this.#list.setAttribute('role', 'listbox');
-    this.#list.setAttribute('aria-label', 'Next-token suggestions');
+    this.#list.setAttribute('aria-label', 'Suggestions');
     this.#list.hidden = true;
     this.#list.addEventListener('mousedown', (event) => event.preventDefault());  // keep the focus in the field
     this.#list.addEventListener('click', (event) => {
@@ -275,7 +304,7 @@ export class MemreadSuggest extends HTMLElement {
     this.#hint = document.createElement('span');
     this.#hint.className = 'memread-suggest-hint';
     this.#hint.id = `${id}-hint`;
-    this.#hint.textContent = 'Next-token suggestions appear below while you type at the end: Tab appends the first, Escape hides them.';
+    this.#hint.textContent = 'Suggestions appear below while you type at the end: Tab inserts the first, Escape hides them.';
     field.after(this.#list, this.#hint);
     field.setAttribute('aria-autocomplete', 'list');
     field.setAttribute('aria-controls', this.#list.id);
@@ -351,7 +380,10 @@ export class MemreadSuggest extends HTMLElement {
       return;
     }
     try {
-      const top = await machine.predict(text, { topK: this.#count });
+      // Either way a suggestion is {text, prob}: what accepting it inserts.
+      const top = this.#tokens
+        ? (await machine.predict(text, { topK: this.#count })).map((p) => ({ text: p.token, prob: p.prob, id: p.id }))
+        : await machine.complete(text, { topK: this.#count });
       if (seq !== this.#seq || machine !== this.#machine) return;
       this.#show(top, text);
     } catch (error) {
@@ -372,12 +404,12 @@ export class MemreadSuggest extends HTMLElement {
       li.setAttribute('role', 'option');
       li.setAttribute('aria-selected', i === 0 ? 'true' : 'false');
       li.dataset.index = String(i);
-      li.dataset.token = p.token;
+      li.dataset.text = p.text;
       li.dataset.prob = String(p.prob);
       const prob = document.createElement('span');
       prob.className = 'memread-suggest-prob';
       prob.textContent = percent(p.prob);
-      li.append(tokenNode(p.token, p.id), prob);
+      li.append(this.#tokens ? tokenNode(p.text, p.id) : completionNode(typedWord(text), p.text), prob);
       if (i === 0) {
         const key = document.createElement('kbd');
         key.className = 'memread-suggest-key';
@@ -405,11 +437,11 @@ export class MemreadSuggest extends HTMLElement {
   #accept(suggestion) {
     const field = this.#field;
     if (!suggestion || !field) return;
-    field.value += suggestion.token;
+    field.value += suggestion.text;
     field.focus();
     field.setSelectionRange(field.value.length, field.value.length);
     if (field.scrollHeight > field.clientHeight) field.scrollTop = field.scrollHeight;
-    this.dispatchEvent(new CustomEvent('memread-accept', { detail: { token: suggestion.token, prob: suggestion.prob } }));
+    this.dispatchEvent(new CustomEvent('memread-accept', { detail: { text: suggestion.text, prob: suggestion.prob } }));
     // As if typed: the page's own listeners (and ours: the next suggestions) see an edit.
     field.dispatchEvent(new Event('input', { bubbles: true }));
   }

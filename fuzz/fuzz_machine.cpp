@@ -11,17 +11,18 @@
 //   op & 0x80: after the step, also trace, read a slot's weights, generate, complete and evaluate
 //         with the incremental machine itself (which changes its text: the next edit starts from
 //         that).
-// The text is capped at 1024 bytes; the fixtures' window is T = 32 tokens, so texts slide it.
+// The text is capped at 1024 bytes; the fixtures' window is T = 32 tokens, so texts read past it.
 //
 // Checked at every step (abort on failure):
 //   - the incremental machine's logits equal, bit for bit, those of a fresh machine given the
 //     same tokens (docs/model.md: "incremental reads equal fresh ones exactly");
 //   - the tokens the machine last predicted from, read again, cost no rows, and no step costs more
-//     rows than the window has;
+//     rows than the last prediction's rows (its cone: Σ_l (L − l)·T + 1 for "hidden", L for "input");
 //   - an empty text is refused with the documented error;
 //   - logits within 1e-4 of the largest logit of the double-precision reference machine
 //     (tests/cpp/reference_machine.h, what machine_test checks);
-// and, on the steps that ask for it: trace weights sum to 1 and the trace shows the window;
+// and, on the steps that ask for it: trace weights sum to 1 and the trace shows the last T + 1
+// tokens (what the last position's context read sees);
 // slot_weights ends with the traced weight; greedy generation equals repeated argmax of fresh
 // machines; a seed repeats its sampled text (with penalties); completions are ordered, valid
 // UTF-8, sum to at most 1, and leave the text's rows as they were (the next read is bit for bit a
@@ -99,7 +100,8 @@ void exercise(const Fixture& fixture, Machine& machine, const SamplingOptions& o
   const Bank& bank = fixture.bank;
   const size_t vocab = bank.config.vocab_size, slots = bank.config.slots;
   const std::vector<int32_t> tokens = machine.tokens();
-  const size_t window = std::min(tokens.size(), bank.config.max_context);
+  // What the last position's context read sees: its last T tokens, and itself.
+  const size_t window = std::min(tokens.size(), bank.config.max_context + 1);
   ReadError error;
 
   Trace trace;
@@ -270,8 +272,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::fprintf(stderr, "step %zu: op %u, %zu bytes, %zu tokens, %zu rows computed%s\n", step,
                    (op & 0x7f) % 6 | (op & 0x80), text.size(), tokens.size(), rows, same ? ", same tokens" : "");
     }
-    const size_t window = std::min(tokens.size(), fixture.bank.config.max_context);
-    FUZZ_CHECK(rows <= window, "a step computed %zu rows, the window has %zu", rows, window);
+    // At most the rows the prediction reads: level l's last (L − l)·T + 1 ("input": the last row).
+    const ModelConfig& c = fixture.bank.config;
+    size_t cone = 0;
+    for (size_t l = 1; l <= c.layers; ++l) {
+      cone += c.context == ContextForm::kHidden ? std::min(tokens.size(), (c.layers - l) * c.max_context + 1) : 1;
+    }
+    FUZZ_CHECK(rows <= cone, "a step computed %zu rows, its prediction reads %zu", rows, cone);
     // The same tokens again (an edit that changed nothing, or op 5) cost nothing.
     if (same) {
       FUZZ_CHECK(rows == 0, "reading the same text again computed %zu rows", rows);

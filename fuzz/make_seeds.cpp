@@ -194,6 +194,11 @@ void bank_seeds() {
   if (!load_bank(small.data(), small.size(), bank, error)) std::exit(1);
 
   write_file("bank", "valid-f16.safetensors", custom_write(bank, true, false, {}));
+  {
+    Bank version1 = bank;  // no "window": the version-1 rule, still read
+    version1.config.window = WindowForm::kVersion1;
+    write_file("bank", "valid-version1.safetensors", write_bank(version1));
+  }
   write_file("bank", "valid-reversed.safetensors",
              custom_write(bank, false, true,
                           {{"format", "pt"}, {"memread.name", "seed"},

@@ -12,6 +12,10 @@
 // and, only when started with startServer({tests: true}) (the browser tests; never `npm start`):
 //   /tests/web/pages/…         → the test pages
 //   /tests/fixtures/…          → the test banks and texts
+// and, only when started with startServer({bench: true}) (bench/e2e.js; never `npm start`), the
+// end-to-end benchmark's ONNX peer, which bench/peers/gpt-onnx/setup installs and exports:
+//   /bench/peers/gpt-onnx/node_modules/onnxruntime-web/dist/…  (only .mjs, .wasm) → onnxruntime-web
+//   /build/bench/gpt-onnx/…  (only .onnx)  → the exported decoder
 // Everything else is 404. Paths are decoded, '..' segments are rejected and the resolved file
 // must lie inside the allowed root (symlinks are resolved too).
 //
@@ -21,6 +25,9 @@
 //     tf-backend-wasm.min.js) were checked: they contain no eval/new Function and run under this
 //     policy (its threaded binary would need blob: workers, but the benchmark forces 1 thread).
 //     The Embind glue must be linked with -sDYNAMIC_EXECUTION=0 (Embind otherwise uses new Function).
+//     onnxruntime-web 1.31's wasm-only build (dist/ort.wasm.bundle.min.mjs, the page's) has no
+//     eval/new Function either (its default ort.bundle.min.mjs, WebGPU included, does), and with
+//     numThreads = 1 it starts no worker.
 //   Cross-Origin-Opener-Policy: same-origin + Cross-Origin-Embedder-Policy: require-corp
 //     The page is then cross-origin isolated, which gives performance.now() 5 µs resolution in
 //     Chromium instead of 100 µs (matters for the benchmark). Everything is same-origin here.
@@ -45,6 +52,7 @@ const MIME = {
   '.wasm': 'application/wasm',
   '.safetensors': 'application/octet-stream',
   '.bin': 'application/octet-stream',
+  '.onnx': 'application/octet-stream',
   '.txt': 'text/plain; charset=utf-8',
   '.md': 'text/plain; charset=utf-8',
   '.svg': 'image/svg+xml',
@@ -66,6 +74,12 @@ const ROUTES = [
 const TEST_ROUTES = [
   { prefix: '/tests/web/pages/', dir: 'tests/web/pages', exts: null },
   { prefix: '/tests/fixtures/', dir: 'tests/fixtures', exts: null },
+];
+
+// Served only by startServer({bench: true}); before ROUTES, whose /bench/ serves only .js.
+const BENCH_ROUTES = [
+  { prefix: '/bench/peers/gpt-onnx/node_modules/onnxruntime-web/dist/', dir: 'bench/peers/gpt-onnx/node_modules/onnxruntime-web/dist', exts: ['.mjs', '.wasm'] },
+  { prefix: '/build/bench/gpt-onnx/', dir: 'build/bench/gpt-onnx', exts: ['.onnx'] },
 ];
 
 function baseHeaders(extra = {}) {
@@ -156,12 +170,14 @@ function handler(root, routes) {
 }
 
 /**
- * Start the static server. port 0 picks a free port; tests: true also serves the test routes.
+ * Start the static server. port 0 picks a free port; tests: true also serves the test routes;
+ * bench: true also serves the ONNX peer of the end-to-end benchmark.
  * @returns {Promise<{server: http.Server, url: string, close: () => Promise<void>}>}
  */
-export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, tests = false } = {}) {
+export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, tests = false, bench = false } = {}) {
   return new Promise((resolve, reject) => {
-    const server = http.createServer(handler(root, tests ? [...ROUTES, ...TEST_ROUTES] : ROUTES));
+    const routes = [...(bench ? BENCH_ROUTES : []), ...ROUTES, ...(tests ? TEST_ROUTES : [])];
+    const server = http.createServer(handler(root, routes));
     server.keepAliveTimeout = 2000;
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -471,8 +471,9 @@ function showTrace(trace, text, config) {
   const n = trace.tokens.length;
   const parts = [];
   if (trace.windowStart > 0) {
-    parts.push(el('p', 'help',
-      `The text is longer than the bank's window of ${config.maxContext} tokens: the model reads its last ${n} tokens.`));
+    parts.push(el('p', 'help', config.window === 'rolling'
+      ? `The text is longer than the bank's window of ${config.maxContext} tokens: the last position's context read sees the last ${config.maxContext}; earlier tokens reach it through the layers below (up to ${config.layers * config.maxContext} tokens back).`
+      : `The text is longer than this bank's window of ${config.maxContext} tokens: the model reads its last ${n} tokens.`));
   }
   trace.layers.forEach((layer, l) => {
     const card = el('section', 'layer');
@@ -751,7 +752,7 @@ function showInfo(info, bank) {
   if (info.description) rows.push(['Description in the file', info.description]);
   rows.push(
     ['Model', `d = ${c.dim} · ${c.layers} layer${c.layers === 1 ? '' : 's'} · ${c.slots} slots per layer · ${c.vocabSize} tokens`],
-    ['Context', `${c.context === 'hidden' ? 'hidden (each layer reads the previous tokens at its own depth)' : 'input (every layer reads the previous tokens\' embeddings)'}; ${c.position === 'none' ? 'position none (no position information: the context read is order-blind)' : `position ${c.position}`}; window ${c.maxContext} tokens`],
+    ['Context', `${c.context === 'hidden' ? 'hidden (each layer reads the previous tokens at its own depth)' : 'input (every layer reads the previous tokens\' embeddings)'}; ${c.position === 'none' ? 'position none (no position information: the context read is order-blind)' : `position ${c.position}`}; window ${c.maxContext} tokens${c.window === 'rolling' ? ' (rolling: each row is computed once, from the tokens before it)' : ' (version 1: the last tokens read as a text of their own)'}`],
     ['Parameters', parameterCount(c).toLocaleString('en')],
     ['File size', `${formatBytes(info.bytes)} (${info.bytes.toLocaleString('en')} bytes)`],
   );

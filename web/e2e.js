@@ -1,9 +1,12 @@
 // The end-to-end benchmark page: runs bench/e2e-suite.js in this browser. bench/e2e.js drives it
-// through window.__e2eRun(params) (banks at /e2e-banks/…, supplied by Playwright); a person can
-// pick a bank file instead. Nothing runs on load: the first loadMachine is then a cold start.
+// through window.__e2eRun(params) (the banks at /banks/…, or at /e2e-banks/… supplied by Playwright;
+// the ONNX peer's onnxruntime-web and model from the dev server started with {bench: true}); a
+// person can pick a bank file instead (then without the ONNX peer, which `npm start` does not
+// serve). Nothing runs on load: the first loadMachine is then a cold start.
 import { runE2E, formatTable } from '/bench/e2e-suite.js';
 import { prepareTfjs } from '/bench/suite.js';
 import { createTfjsTwin } from '/bench/peers/tfjs-twin.js';
+import { prepareOrt, createGptOnnxPeer } from '/bench/peers/gpt-onnx/peer.js';
 import { loadMachine } from '/src/js/index.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,14 +30,24 @@ function startTfjs() {
   return tfPromise;
 }
 
-async function bankBytes(url) {
+async function fetchBytes(url) {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
+/** onnxruntime-web (wasm, 1 thread) and the GPT-style decoder: { module, wasmPaths, model } URLs. */
+async function startOnnx({ module, wasmPaths, model }) {
+  const ort = await import(module);
+  const info = { ...prepareOrt(ort, { wasmPaths }), entry: module };
+  const peer = await createGptOnnxPeer(ort, await fetchBytes(model));
+  info.threads_after_init = ort.env.wasm.numThreads;
+  return { peer, info };
+}
+
 /**
- * @param params { quick, seconds, contexts, twin, banks: [{form, url}] }  or banks: [{form, bytes}]
+ * @param params { quick, seconds, contexts, pastes, twin, onnx: {module, wasmPaths, model} | null,
+ *                 banks: [{form, url}] or [{form, bytes}] }
  */
 async function run(params) {
   const info = {
@@ -48,21 +61,33 @@ async function run(params) {
     tf = t.tf;
     info.tfjs = t.info;
   }
+  let peer = null;
+  if (params.onnx) {
+    say('loading the ONNX peer (onnxruntime-web)…');
+    const o = await startOnnx(params.onnx);
+    peer = o.peer;
+    info.onnx = o.info;
+  }
   const banks = [];
   for (const b of params.banks) {
-    const bytes = b.bytes ?? await bankBytes(b.url);
+    const bytes = b.bytes ?? await fetchBytes(b.url);
     banks.push({ form: { id: b.form, label: b.label ?? b.form }, bytes });
   }
   say(`running (${params.quick ? 'quick' : 'full'})…`);
-  const res = await runE2E(
-    { loadMachine, tf, createTwin: createTfjsTwin, banks, now: () => performance.now(),
-      yieldFn: () => new Promise((r) => setTimeout(r, 0)) },
-    { quick: !!params.quick, seconds: params.seconds ?? undefined, contexts: params.contexts ?? undefined, onLog: say },
-  );
-  const out = { info, ...res };
-  resultsEl.textContent = formatTable(`Chromium/browser — crossOriginIsolated=${info.crossOriginIsolated}`, out).join('\n');
-  say('done');
-  return out;
+  try {
+    const res = await runE2E(
+      { loadMachine, tf, createTwin: createTfjsTwin, peer, banks, now: () => performance.now(),
+        yieldFn: () => new Promise((r) => setTimeout(r, 0)) },
+      { quick: !!params.quick, seconds: params.seconds ?? undefined, contexts: params.contexts ?? undefined,
+        pastes: params.pastes ?? undefined, onLog: say },
+    );
+    const out = { info, ...res };
+    resultsEl.textContent = formatTable(`Chromium/browser — crossOriginIsolated=${info.crossOriginIsolated}`, out).join('\n');
+    say('done');
+    return out;
+  } finally {
+    if (peer) await peer.dispose();
+  }
 }
 
 window.__e2eRun = run;
@@ -77,7 +102,10 @@ $('controls').addEventListener('submit', async (event) => {
   runBtn.disabled = true;
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    await run({ quick: $('quick').checked, banks: [{ form: file.name.replace(/\.safetensors$/, ''), bytes }] });
+    const quick = $('quick').checked;
+    // A quick run by hand: the shorter contexts and one paste.
+    await run({ quick, contexts: quick ? [64, 256, 1024] : undefined, pastes: quick ? [4096] : undefined,
+      banks: [{ form: file.name.replace(/\.safetensors$/, ''), bytes }] });
   } catch (e) {
     say(`failed: ${e && e.message ? e.message : e}`);
   } finally {

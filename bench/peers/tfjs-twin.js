@@ -8,12 +8,14 @@
 // the caller gives token ids (the benchmark uses memread's machine.tokenize, so both read the same
 // tokens).
 //
-// TF.js has no incremental cache: every call computes the whole window from the token ids (for
+// TF.js has no incremental cache: every call computes the whole text from the token ids (for
 // `context: "hidden"` every position through every layer; for `context: "input"` only the last
-// position, whose context is the raw embeddings, exactly as the model defines it).
+// position, whose context is the raw embeddings, exactly as the model defines it). It is the
+// correctness cross-check of the end-to-end benchmark, an independent implementation.
 //
-// Window rule (docs/model.md): a text longer than T = max_context tokens is read as its last T
-// tokens, a text of its own (the first of them has an empty context, distances count from there).
+// Window rule (docs/model.md): the rolling window, position i reads positions i − T … i − 1 of the
+// whole text (a banded causal mask); a version-1 bank (no "window" in its config) reads its last
+// T tokens as a text of their own.
 //
 // Choices that favour the twin (so a speed-up measured against it is conservative):
 //   - keys and values are kept both as given (N×d) and transposed (d×N), E transposed (d×vocab),
@@ -87,6 +89,7 @@ export function createTfjsTwin(tf, bytes) {
   const cfg = {
     dim: raw.dim, layers: raw.layers, slots: raw.slots, vocabSize: raw.vocab_size,
     context: raw.context, position: raw.position, maxContext: raw.max_context,
+    rolling: raw.window === 'rolling',
   };
   const get = (name) => {
     const t = tensors.get(name);
@@ -124,15 +127,16 @@ export function createTfjsTwin(tf, bytes) {
     if (t) return t;
     const m = n - 1;
     const P = layer.P;
+    // Row i (position i + 1) reads columns j ≤ i at distance i + 1 − j ≤ T: P[i − j]; others −∞.
     if (cfg.context === 'hidden') {
       const b = new Float32Array(m * m);
       for (let i = 0; i < m; i++) {
-        for (let j = 0; j < m; j++) b[i * m + j] = j <= i ? (P ? P[i - j] : 0) : -Infinity;
+        for (let j = 0; j < m; j++) b[i * m + j] = j <= i && i - j < T ? (P ? P[i - j] : 0) : -Infinity;
       }
       t = tf.tensor2d(b, [m, m]);
     } else {
       const b = new Float32Array(m);
-      for (let j = 0; j < m; j++) b[j] = P ? P[m - 1 - j] : 0;
+      for (let j = 0; j < m; j++) b[j] = m - 1 - j < T ? (P ? P[m - 1 - j] : 0) : -Infinity;
       t = tf.tensor2d(b, [1, m]);
     }
     if (layer.biasCache.size >= 4) {
@@ -152,7 +156,7 @@ export function createTfjsTwin(tf, bytes) {
   function probs(idsIn) {
     let ids = Array.from(idsIn);
     if (ids.length === 0) throw new Error('twin: no tokens');
-    if (ids.length > T) ids = ids.slice(ids.length - T); // the window: the last T tokens
+    if (!cfg.rolling && ids.length > T) ids = ids.slice(ids.length - T); // version 1: the last T tokens
     const n = ids.length;
     const out = tf.tidy(() => {
       const idx = tf.tensor1d(Int32Array.from(ids), 'int32');

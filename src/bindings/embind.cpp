@@ -28,10 +28,18 @@ val typed_array_copy(const char* type, const std::vector<T>& values) {
   return val::global(type).new_(emscripten::typed_memory_view(values.size(), values.data()));
 }
 
+// A text the JS package encoded as UTF-8 straight into wasm memory (Machine#textInWasm): passing
+// a std::string would convert it character by character in JS glue, 1 ms for a 64 KB text.
+std::string_view text_at(uintptr_t bytes, size_t length) {
+  return {reinterpret_cast<const char*>(bytes), length};
+}
+
 val error_object(const memread::ReadError& error) {
   val result = val::object();
   result.set("error", error.message);
-  result.set("code", std::string(error.code == memread::ReadErrorCode::kEmptyText ? "EMPTY_TEXT" : "BAD_OPTION"));
+  result.set("code", std::string(error.code == memread::ReadErrorCode::kEmptyText    ? "EMPTY_TEXT"
+                                 : error.code == memread::ReadErrorCode::kOutOfMemory ? "OUT_OF_MEMORY"
+                                                                                      : "BAD_OPTION"));
   return result;
 }
 
@@ -118,6 +126,7 @@ EMSCRIPTEN_BINDINGS(memread) {
         config.set("context", std::string(memread::context_name(c.context)));
         config.set("position", std::string(memread::position_name(c.position)));
         config.set("maxContext", c.max_context);
+        config.set("window", std::string(c.window == memread::WindowForm::kRolling ? "rolling" : "version1"));
         val info = val::object();
         info.set("config", config);
         info.set("name", bank.name);
@@ -137,8 +146,8 @@ EMSCRIPTEN_BINDINGS(memread) {
         return bytes_of(machine.tokenizer().token_bytes(id));
       })
       // Reads `text` (recomputing from its first changed token) → {ids, probs} of the top k.
-      .function("predict", +[](Machine& machine, const std::string& text, size_t k) {
-        machine.set_tokens(machine.tokenizer().encode(text));
+      .function("predict", +[](Machine& machine, uintptr_t bytes, size_t length, size_t k) {
+        machine.set_text(text_at(bytes, length));
         std::vector<memread::TokenProbability> top;
         memread::ReadError error;
         if (!machine.predict(k, top, error)) return error_object(error);
@@ -154,13 +163,13 @@ EMSCRIPTEN_BINDINGS(memread) {
         return result;
       })
       // The completions of the word being typed → {texts: [Uint8Array], probs, tokens: [Int32Array]}.
-      .function("complete", +[](Machine& machine, const std::string& text, size_t top_k, size_t max_tokens) {
+      .function("complete", +[](Machine& machine, uintptr_t bytes, size_t length, size_t top_k, size_t max_tokens) {
         memread::CompletionOptions options;
         options.top_k = top_k;
         options.max_tokens = max_tokens;
         std::vector<memread::Completion> completions;
         memread::ReadError error;
-        if (!memread::complete(machine, text, options, completions, error)) return error_object(error);
+        if (!memread::complete(machine, text_at(bytes, length), options, completions, error)) return error_object(error);
         val texts = val::array(), tokens = val::array();
         std::vector<double> probs;
         for (const memread::Completion& c : completions) {
@@ -174,8 +183,8 @@ EMSCRIPTEN_BINDINGS(memread) {
         result.set("tokens", tokens);
         return result;
       })
-      .function("trace", +[](Machine& machine, const std::string& text, size_t top) {
-        machine.set_tokens(machine.tokenizer().encode(text));
+      .function("trace", +[](Machine& machine, uintptr_t bytes, size_t length, size_t top) {
+        machine.set_text(text_at(bytes, length));
         memread::Trace trace;
         memread::ReadError error;
         if (!machine.trace(top, trace, error)) return error_object(error);
@@ -212,8 +221,8 @@ EMSCRIPTEN_BINDINGS(memread) {
         return result;
       })
       // The weight of one slot of one bank read ("assoc" | "mlp") at every position of `text`.
-      .function("slotWeights", +[](Machine& machine, const std::string& text, size_t layer, const std::string& read, uint32_t slot) {
-        machine.set_tokens(machine.tokenizer().encode(text));
+      .function("slotWeights", +[](Machine& machine, uintptr_t bytes, size_t length, size_t layer, const std::string& read, uint32_t slot) {
+        machine.set_text(text_at(bytes, length));
         std::vector<float> weights;
         memread::ReadError error;
         const memread::BankRead which = read == "mlp" ? memread::BankRead::kMlp : memread::BankRead::kAssoc;

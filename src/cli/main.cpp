@@ -4,7 +4,7 @@
 //   memread complete --bank FILE [--top K] [--max-tokens N] [--json] TEXT
 //   memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //                    [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT
-//   memread eval     --bank FILE [--json] TEXTFILE
+//   memread eval     --bank FILE [--windows] [--json] TEXTFILE
 //   memread inspect  --bank FILE [--json]
 //   memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]
 //                       [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]
@@ -40,7 +40,7 @@ const char kUsage[] =
     "       memread complete --bank FILE [--top K] [--max-tokens N] [--json] TEXT\n"
     "       memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
     "                        [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT\n"
-    "       memread eval     --bank FILE [--json] TEXTFILE\n"
+    "       memread eval     --bank FILE [--windows] [--json] TEXTFILE\n"
     "       memread inspect  --bank FILE [--json]\n"
     "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
     "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n"
@@ -218,7 +218,7 @@ int generate(int argc, char** argv, Failure& failure) {
 
 int evaluate(int argc, char** argv, Failure& failure) {
   Arguments args;
-  if (!parse_arguments(argc, argv, {"bank"}, {"json"}, args, failure)) return failure.code;
+  if (!parse_arguments(argc, argv, {"bank"}, {"json", "windows"}, args, failure)) return failure.code;
   std::string path;
   if (!one_text(args, "TEXTFILE", path, failure)) return failure.code;
   Machine machine;
@@ -231,7 +231,8 @@ int evaluate(int argc, char** argv, Failure& failure) {
   if (tokens.size() < 2) {
     return (failure = {kExitFailure, path + " has fewer than 2 tokens: nothing to score"}).code;
   }
-  const Evaluation result = machine.evaluate(tokens);
+  // --windows: the version-1 protocol (windows of T, stride T/2), to compare the two.
+  const Evaluation result = has_flag(args, "windows") ? machine.evaluate_in_windows(tokens) : machine.evaluate(tokens);
   if (has_flag(args, "json")) {
     std::printf("{\"bits_per_byte\": %.6f, \"tokens\": %zu, \"bytes\": %zu}\n", result.bits_per_byte,
                 result.tokens, result.bytes);
@@ -263,7 +264,8 @@ int inspect(int argc, char** argv, Failure& failure) {
                       ", \"slots\": " + std::to_string(c.slots) + ", \"vocab_size\": " +
                       std::to_string(c.vocab_size) + ", \"context\": \"" + context_name(c.context) +
                       "\", \"position\": \"" + position_name(c.position) + "\", \"max_context\": " +
-                      std::to_string(c.max_context) + "}, \"name\": " + json_string(bank.name) +
+                      std::to_string(c.max_context) + ", \"window\": \"" + window_name(c.window) + "\"}, \"name\": " +
+                      json_string(bank.name) +
                       ", \"description\": " + json_string(bank.description) + ", \"training\": " +
                       json_string(bank.training) + ", \"tensors\": [";
     for (size_t i = 0; i < file.tensors.size(); ++i) {
@@ -275,9 +277,9 @@ int inspect(int argc, char** argv, Failure& failure) {
   } else {
     std::printf("valid bank, %zu bytes%s%s\n", bytes.size(), bank.name.empty() ? "" : ": ",
                 bank.name.c_str());
-    std::printf("config: dim %zu, layers %zu, slots %zu, vocab %zu, context %s, position %s, max_context %zu\n",
+    std::printf("config: dim %zu, layers %zu, slots %zu, vocab %zu, context %s, position %s, max_context %zu, window %s\n",
                 c.dim, c.layers, c.slots, c.vocab_size, context_name(c.context), position_name(c.position),
-                c.max_context);
+                c.max_context, window_name(c.window));
     if (!bank.description.empty()) std::printf("description: %s\n", bank.description.c_str());
     if (!bank.training.empty()) std::printf("training: %s\n", bank.training.c_str());
     for (const safetensors::TensorInfo& t : file.tensors) {

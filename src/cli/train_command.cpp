@@ -26,7 +26,7 @@ const char kTrainUsage[] =
     "         [--vocab V] [--dim D] [--layers L] [--slots N] [--context input|hidden]\n"
     "         [--position none|learned] [--max-context T] [--steps S] [--batch B] [--lr X]\n"
     "         [--warmup S] [--final-lr-fraction X] [--weight-decay X] [--dropout X] [--clip X]\n"
-    "         [--average-last S]\n"
+    "         [--average-last S] [--sequence-tokens N] [--paragraph-starts X]\n"
     "         [--init-norm X] [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE]\n"
     "         [--checkpoint-every S] [--eval-every S] [--eval-tokens N] [--stop-after S]\n"
     "         [--dtype f32|f16] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
@@ -39,6 +39,10 @@ const char kTrainUsage[] =
     "  (and the rest scaled by 1/(1 − X)); 0, the default, is none. Evaluation never drops.\n"
     "  --average-last S: the bank holds the mean of the parameters after each of the last S steps\n"
     "  (0, the default: those after the last step). May be given when resuming, before averaging starts.\n"
+    "  --sequence-tokens N: positions per training sequence, read with the rolling window of\n"
+    "  --max-context (0, the default: 4 × max-context).\n"
+    "  --paragraph-starts X: the share of sequences that start at a paragraph's first token (0, the\n"
+    "  default: each starts anywhere).\n"
     "  --dtype f16: the bank stores E, K and V as F16 (half the file); the held-out figures are\n"
     "  measured on those rounded weights. Training and checkpoints stay F32.\n";
 
@@ -101,7 +105,7 @@ bool load_corpus(const Arguments& args, Corpus& corpus, Failure& failure) {
 }
 
 bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& vocab, Failure& failure) {
-  uint64_t dim, layers, slots, max_context, steps, batch, warmup, seed, threads, average_last;
+  uint64_t dim, layers, slots, max_context, steps, batch, warmup, seed, threads, average_last, sequence_tokens;
   if (!unsigned_option(args, "vocab", 256, 4096, vocab, failure) ||
       !unsigned_option(args, "dim", 64, 1024, dim, failure) ||
       !unsigned_option(args, "layers", 4, 64, layers, failure) ||
@@ -113,6 +117,8 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
       !unsigned_option(args, "seed", 1, UINT64_MAX, seed, failure) ||
       !unsigned_option(args, "threads", 2, 256, threads, failure) ||
       !unsigned_option(args, "average-last", 0, 10000000, average_last, failure) ||
+      !unsigned_option(args, "sequence-tokens", 0, 65536, sequence_tokens, failure) ||
+      !float_option(args, "paragraph-starts", 0.0f, o.paragraph_starts, failure) ||
       !float_option(args, "lr", 1e-2f, o.learning_rate, failure) ||
       !float_option(args, "final-lr-fraction", 0.1f, o.final_lr_fraction, failure) ||
       !float_option(args, "weight-decay", 0.01f, o.weight_decay, failure) ||
@@ -132,8 +138,8 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
   if (average_last > steps) return (failure = {kExitUsage, "--average-last cannot be more than --steps"}), false;
   if (!(o.learning_rate > 0) || o.weight_decay < 0 || o.gradient_clip < 0 || !(o.init_row_norm > 0) ||
       !(o.init_value_scale > 0) || o.final_lr_fraction < 0 || o.final_lr_fraction > 1 ||
-      !(o.dropout >= 0 && o.dropout < 1)) {
-    return (failure = {kExitUsage, "--lr, --init-norm, --value-scale must be > 0; --weight-decay, --clip ≥ 0; --final-lr-fraction in [0, 1]; --dropout in [0, 1)"}), false;
+      !(o.dropout >= 0 && o.dropout < 1) || !(o.paragraph_starts >= 0 && o.paragraph_starts <= 1)) {
+    return (failure = {kExitUsage, "--lr, --init-norm, --value-scale must be > 0; --weight-decay, --clip ≥ 0; --final-lr-fraction, --paragraph-starts in [0, 1]; --dropout in [0, 1)"}), false;
   }
   o.config.dim = dim;
   o.config.layers = layers;
@@ -141,7 +147,7 @@ bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& voca
   o.config.max_context = max_context;
   o.steps = steps;
   o.batch_sequences = batch;
-  o.sequence_tokens = max_context;
+  o.sequence_tokens = sequence_tokens;  // 0: the trainer's default, 4 × max_context
   o.warmup_steps = warmup;
   o.seed = seed;
   o.threads = threads;
@@ -187,42 +193,185 @@ std::vector<size_t> token_lengths(const Tokenizer& tokenizer) {
   return lengths;
 }
 
-}  // namespace
+// What the command line asks for, besides the model's options.
+struct TrainRequest {
+  train::TrainOptions options;
+  uint64_t vocab = 256, checkpoint_every = 0, eval_every = 0, eval_tokens = 0, stop_after = 0;
+  WeightDType dtype = WeightDType::kF32;
+  std::string out, checkpoint, name, description;
+  bool quiet = false, json = false, help = false;
+};
 
-int train_command(int argc, char** argv, Failure& failure) {
-  Arguments args;
+bool parse_request(int argc, char** argv, TrainRequest& r, Arguments& args, Failure& failure) {
   if (!parse_arguments(argc, argv,
                        {"out", "corpus", "train-text", "validation-text", "test-text", "vocab", "dim", "layers",
                         "slots", "context", "position", "max-context", "steps", "batch", "lr", "warmup",
-                        "final-lr-fraction", "weight-decay", "dropout", "average-last", "clip", "init-norm", "value-scale", "seed",
-                        "threads", "checkpoint", "checkpoint-every", "eval-every", "eval-tokens", "stop-after",
-                        "dtype", "name", "description"},
+                        "final-lr-fraction", "weight-decay", "dropout", "average-last", "sequence-tokens",
+                        "paragraph-starts", "clip", "init-norm", "value-scale", "seed", "threads", "checkpoint",
+                        "checkpoint-every", "eval-every", "eval-tokens", "stop-after", "dtype", "name", "description"},
                        {"quiet", "json", "help"}, args, failure)) {
-    return failure.code;
+    return false;
   }
-  if (has_flag(args, "help")) {
+  r.help = has_flag(args, "help");
+  if (r.help) return true;
+  if (!args.positional.empty()) return (failure = {kExitUsage, "train takes no positional argument"}), false;
+  if (!args.options.count("out")) return (failure = {kExitUsage, "--out FILE is required"}), false;
+  if (args.options.count("stop-after") && !args.options.count("checkpoint")) {
+    return (failure = {kExitUsage, "--stop-after needs --checkpoint FILE (to resume from)"}), false;
+  }
+  if (!parse_options(args, r.options, r.vocab, failure) ||
+      !unsigned_option(args, "checkpoint-every", 0, 10000000, r.checkpoint_every, failure) ||
+      !unsigned_option(args, "eval-every", 0, 10000000, r.eval_every, failure) ||
+      !unsigned_option(args, "eval-tokens", 65536, 100000000, r.eval_tokens, failure) ||
+      !unsigned_option(args, "stop-after", 0, 10000000, r.stop_after, failure)) {
+    return false;
+  }
+  const std::string dtype = args.options.count("dtype") ? args.options.at("dtype") : "f32";
+  if (dtype != "f32" && dtype != "f16") return (failure = {kExitUsage, "--dtype is f32 or f16"}), false;
+  r.dtype = dtype == "f16" ? WeightDType::kF16 : WeightDType::kF32;
+  const auto option = [&](const char* name) { return args.options.count(name) ? args.options.at(name) : std::string(); };
+  r.out = option("out");
+  r.checkpoint = option("checkpoint");
+  r.name = option("name");
+  r.description = option("description");
+  r.quiet = has_flag(args, "quiet");
+  r.json = has_flag(args, "json");
+  return true;
+}
+
+// The tokenizer's merges: from the checkpoint when resuming (with its options, but for those a
+// resume may change), else learned from the training text.
+bool tokenizer_merges(const Arguments& args, const Corpus& corpus, bool resume, TrainRequest& r,
+                      std::vector<std::pair<int32_t, int32_t>>& merges, Progress& progress, Failure& failure) {
+  if (!resume) {
+    const auto bpe_start = Clock::now();
+    merges = train::learn_bpe(corpus.train, r.vocab);
+    progress.message("tokenizer: " + std::to_string(merges.size()) + " merges learned in " +
+                     duration_text(seconds_since(bpe_start)));
+    return true;
+  }
+  train::TrainOptions saved;
+  std::string error;
+  if (!train::Trainer::read_checkpoint(r.checkpoint, saved, merges, error)) return (failure = {kExitFailure, error}), false;
+  train::TrainOptions& options = r.options;
+  const size_t steps = options.steps, threads = options.threads, average_last = options.average_last;
+  options = saved;
+  if (args.options.count("steps")) options.steps = steps;  // the run may be made longer
+  // and may start a tail average (restore_checkpoint refuses one already begun otherwise)
+  if (args.options.count("average-last")) options.average_last = average_last;
+  if (options.average_last > options.steps) {
+    failure = {kExitUsage, "--average-last " + std::to_string(options.average_last) + " is more than the run's --steps " +
+                               std::to_string(options.steps)};
+    return false;
+  }
+  if (threads != saved.threads) {
+    progress.message("note: resuming with --threads " + std::to_string(threads) + " (the checkpoint used " +
+                     std::to_string(saved.threads) + "): the run stays valid but is no longer bit-identical");
+    options.threads = threads;
+  }
+  progress.message("resuming from " + r.checkpoint + " (its options are used; --steps " + std::to_string(options.steps) + ")");
+  return true;
+}
+
+// The steps: progress, periodic validation and checkpoints, and --stop-after. False with
+// `failure` when the run cannot go on; `stopped` when it stopped early on purpose.
+bool run_steps(train::Trainer& trainer, const TrainRequest& r, const std::vector<int32_t>& validation_probe,
+               const train::RunClock& spent_before, train::RunClock& spent, bool& stopped, Progress& progress,
+               Failure& failure) {
+  const size_t first_step = trainer.step();
+  const auto loop_start = Clock::now();
+  size_t tokens_seen = 0;  // by this process
+  double last_validation = 0.0;
+  std::string error;
+  // the whole run's clock: its earlier parts' and this process's
+  const auto clock = [&] {
+    return train::RunClock{spent_before.seconds + seconds_since(loop_start), spent_before.tokens + tokens_seen};
+  };
+  stopped = false;
+  while (!trainer.done()) {
+    const train::StepReport report = trainer.train_step();
+    tokens_seen += report.tokens;
+    if (!std::isfinite(report.loss_nats)) {
+      failure = {kExitFailure, "the loss is not finite at step " + std::to_string(report.step) + ": lower --lr or --init-norm"};
+      return false;
+    }
+    if (r.eval_every > 0 && (report.step % r.eval_every == 0 || trainer.done())) {
+      last_validation = trainer.evaluate(validation_probe).bits_per_byte;
+      progress.message("step " + std::to_string(report.step) + ": training loss " +
+                       std::to_string(report.bits_per_byte).substr(0, 5) + " bpb, validation (first " +
+                       std::to_string(validation_probe.size()) + " tokens) " + std::to_string(last_validation).substr(0, 6) + " bpb");
+    }
+    if (!r.checkpoint.empty() && r.checkpoint_every > 0 && report.step % r.checkpoint_every == 0 &&
+        !trainer.save_checkpoint(r.checkpoint, clock(), error)) {
+      return (failure = {kExitFailure, error}), false;
+    }
+    const double elapsed = seconds_since(loop_start);
+    const double left = elapsed / double(report.step - first_step) * double(trainer.options().steps - report.step);
+    progress.update(report, double(tokens_seen) / elapsed, left, last_validation);
+    if (r.stop_after > 0 && report.step >= r.stop_after && !trainer.done()) {
+      if (!trainer.save_checkpoint(r.checkpoint, clock(), error)) return (failure = {kExitFailure, error}), false;
+      progress.message("stopped after step " + std::to_string(report.step) + " of " + std::to_string(trainer.options().steps) +
+                       ": the same command without --stop-after resumes from " + r.checkpoint);
+      stopped = true;
+      return true;
+    }
+  }
+  spent = clock();
+  if (!r.checkpoint.empty() && !trainer.save_checkpoint(r.checkpoint, spent, error)) return (failure = {kExitFailure, error}), false;
+  return true;
+}
+
+// The bank's metadata: how it was made and what it scores.
+nlohmann::ordered_json training_record(const train::Trainer& trainer, const Corpus& corpus, size_t merges,
+                                       const train::HeldOutScore& validation, const train::HeldOutScore& test,
+                                       const train::RunClock& clock, WeightDType dtype) {
+  const train::TrainOptions& options = trainer.options();
+  nlohmann::ordered_json training;
+  training["corpus"] = corpus.name;
+  training["split"] = corpus.split;
+  training["tokenizer"] = "byte-level BPE, " + std::to_string(merges) + " merges learned from the training split";
+  training["steps"] = trainer.step();
+  training["tokens_per_step"] = options.batch_sequences * options.sequence_tokens;
+  training["evaluation"] = "the held-out text read as one stream with the rolling window (DESIGN §6)";
+  training["validation_bits_per_byte"] = std::round(validation.bits_per_byte * 1e4) / 1e4;
+  if (test.tokens > 0) training["test_bits_per_byte"] = std::round(test.bits_per_byte * 1e4) / 1e4;
+  // (a run resumed from the checkpoint of a finished one trains no further and has no clock to report)
+  const double tokens_per_second = clock.seconds > 0.0 ? double(clock.tokens) / clock.seconds : 0.0;
+  training["training_tokens_per_second"] = std::round(tokens_per_second);
+  training["training_seconds"] = std::round(clock.seconds);
+  training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
+  training["weights_dtype"] = dtype == WeightDType::kF16 ? "F16" : "F32";
+  return training;
+}
+
+// Writes `file` to `path` whole or not at all: beside it first, then renamed over it.
+bool write_whole(const std::string& path, const std::vector<uint8_t>& file, Failure& failure) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out || !out.write(reinterpret_cast<const char*>(file.data()), std::streamsize(file.size()))) {
+      std::remove(partial.c_str());
+      return (failure = {kExitFailure, "cannot write " + partial}), false;
+    }
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::remove(partial.c_str());
+    return (failure = {kExitFailure, "cannot rename " + partial + " to " + path}), false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int train_command(int argc, char** argv, Failure& failure) {
+  TrainRequest r;
+  Arguments args;
+  if (!parse_request(argc, argv, r, args, failure)) return failure.code;
+  if (r.help) {
     std::fputs(kTrainUsage, stdout);
     return 0;
   }
-  if (!args.positional.empty()) return (failure = {kExitUsage, "train takes no positional argument"}).code;
-  if (!args.options.count("out")) return (failure = {kExitUsage, "--out FILE is required"}).code;
-  if (args.options.count("stop-after") && !args.options.count("checkpoint")) {
-    return (failure = {kExitUsage, "--stop-after needs --checkpoint FILE (to resume from)"}).code;
-  }
-  train::TrainOptions options;
-  uint64_t vocab = 256, checkpoint_every = 0, eval_every = 0, eval_tokens = 0, stop_after = 0;
-  if (!parse_options(args, options, vocab, failure) ||
-      !unsigned_option(args, "checkpoint-every", 0, 10000000, checkpoint_every, failure) ||
-      !unsigned_option(args, "eval-every", 0, 10000000, eval_every, failure) ||
-      !unsigned_option(args, "eval-tokens", 65536, 100000000, eval_tokens, failure) ||
-      !unsigned_option(args, "stop-after", 0, 10000000, stop_after, failure)) {
-    return failure.code;
-  }
-  const std::string dtype = args.options.count("dtype") ? args.options.at("dtype") : "f32";
-  if (dtype != "f32" && dtype != "f16") return (failure = {kExitUsage, "--dtype is f32 or f16"}).code;
-  const WeightDType weight_dtype = dtype == "f16" ? WeightDType::kF16 : WeightDType::kF32;
-  const bool quiet = has_flag(args, "quiet");
-  Progress progress(options.steps, quiet);
+  Progress progress(r.options.steps, r.quiet);
 
   // 1. the corpus
   Corpus corpus;
@@ -230,38 +379,12 @@ int train_command(int argc, char** argv, Failure& failure) {
   progress.message("corpus: training " + std::to_string(corpus.train.size()) + " bytes, validation " +
                    std::to_string(corpus.validation.size()) + ", test " + std::to_string(corpus.test.size()));
 
-  // 2. the tokenizer: from the checkpoint when resuming, else learned from the training text
-  const std::string checkpoint = args.options.count("checkpoint") ? args.options.at("checkpoint") : "";
-  const bool resume = !checkpoint.empty() && std::ifstream(checkpoint).good();
+  // 2. the tokenizer, and the texts as tokens
+  const bool resume = !r.checkpoint.empty() && std::ifstream(r.checkpoint).good();
   std::vector<std::pair<int32_t, int32_t>> merges;
-  std::string error;
-  if (resume) {
-    train::TrainOptions saved;
-    if (!train::Trainer::read_checkpoint(checkpoint, saved, merges, error)) return (failure = {kExitFailure, error}).code;
-    const size_t steps = options.steps;
-    const uint64_t threads = options.threads;
-    const size_t average_last = options.average_last;
-    options = saved;
-    if (args.options.count("steps")) options.steps = steps;  // the run may be made longer
-    // and may start a tail average (restore_checkpoint refuses one already begun otherwise)
-    if (args.options.count("average-last")) options.average_last = average_last;
-    if (options.average_last > options.steps) {
-      return (failure = {kExitUsage, "--average-last " + std::to_string(options.average_last) +
-                                         " is more than the run's --steps " + std::to_string(options.steps)}).code;
-    }
-    if (threads != saved.threads) {
-      progress.message("note: resuming with --threads " + std::to_string(threads) + " (the checkpoint used " +
-                       std::to_string(saved.threads) + "): the run stays valid but is no longer bit-identical");
-      options.threads = threads;
-    }
-    progress.message("resuming from " + checkpoint + " (its options are used; --steps " + std::to_string(options.steps) + ")");
-  } else {
-    const auto bpe_start = Clock::now();
-    merges = train::learn_bpe(corpus.train, vocab);
-    progress.message("tokenizer: " + std::to_string(merges.size()) + " merges learned in " +
-                     duration_text(seconds_since(bpe_start)));
-  }
+  if (!tokenizer_merges(args, corpus, resume, r, merges, progress, failure)) return failure.code;
   Tokenizer tokenizer;
+  std::string error;
   if (!tokenizer.assign(merges, error)) return (failure = {kExitFailure, "tokenizer: " + error}).code;
   std::vector<int32_t> train_tokens = tokenizer.encode(corpus.train);
   const std::vector<int32_t> validation_tokens = tokenizer.encode(corpus.validation);
@@ -274,105 +397,51 @@ int train_command(int argc, char** argv, Failure& failure) {
                    " bytes per token), validation " + std::to_string(validation_tokens.size()));
 
   // 3. the trainer, fresh or from the checkpoint
-  train::Trainer trainer(options, merges, std::move(train_tokens), token_lengths(tokenizer));
+  std::vector<size_t> paragraphs = train::paragraph_starts_of(train_tokens, merges);
+  train::Trainer trainer(r.options, merges, std::move(train_tokens), token_lengths(tokenizer), std::move(paragraphs));
   train::RunClock spent_before;  // by the run's earlier parts, when resuming
-  if (resume && !trainer.restore_checkpoint(checkpoint, spent_before, error)) return (failure = {kExitFailure, error}).code;
-  {
-    std::string invalid;
-    if (!validate_bank(trainer.bank(), invalid)) return (failure = {kExitUsage, "this model cannot be a bank: " + invalid}).code;
-  }
+  if (resume && !trainer.restore_checkpoint(r.checkpoint, spent_before, error)) return (failure = {kExitFailure, error}).code;
+  if (!validate_bank(trainer.bank(), error)) return (failure = {kExitUsage, "this model cannot be a bank: " + error}).code;
   const std::vector<int32_t> validation_probe(
-      validation_tokens.begin(), validation_tokens.begin() + long(std::min<size_t>(eval_tokens, validation_tokens.size())));
+      validation_tokens.begin(), validation_tokens.begin() + long(std::min<size_t>(r.eval_tokens, validation_tokens.size())));
 
   // 4. the steps
-  const size_t first_step = trainer.step();
-  const auto loop_start = Clock::now();
-  size_t tokens_seen = 0;  // by this process
-  double last_validation = 0.0;
-  // the whole run's clock: its earlier parts' and this process's
-  const auto spent = [&] {
-    return train::RunClock{spent_before.seconds + seconds_since(loop_start), spent_before.tokens + tokens_seen};
-  };
-  while (!trainer.done()) {
-    const train::StepReport report = trainer.train_step();
-    tokens_seen += report.tokens;
-    if (!std::isfinite(report.loss_nats)) {
-      return (failure = {kExitFailure, "the loss is not finite at step " + std::to_string(report.step) +
-                                           ": lower --lr or --init-norm"}).code;
-    }
-    if (eval_every > 0 && (report.step % eval_every == 0 || trainer.done())) {
-      last_validation = trainer.evaluate(validation_probe).bits_per_byte;
-      progress.message("step " + std::to_string(report.step) + ": training loss " +
-                       std::to_string(report.bits_per_byte).substr(0, 5) + " bpb, validation (first " +
-                       std::to_string(validation_probe.size()) + " tokens) " + std::to_string(last_validation).substr(0, 6) + " bpb");
-    }
-    if (!checkpoint.empty() && checkpoint_every > 0 && report.step % checkpoint_every == 0 &&
-        !trainer.save_checkpoint(checkpoint, spent(), error)) {
-      return (failure = {kExitFailure, error}).code;
-    }
-    const double elapsed = seconds_since(loop_start);
-    const double rate = double(tokens_seen) / elapsed;
-    const double left = elapsed / double(report.step - first_step) * double(options.steps - report.step);
-    progress.update(report, rate, left, last_validation);
-    if (stop_after > 0 && report.step >= stop_after && !trainer.done()) {
-      if (!trainer.save_checkpoint(checkpoint, spent(), error)) return (failure = {kExitFailure, error}).code;
-      progress.message("stopped after step " + std::to_string(report.step) + " of " + std::to_string(options.steps) +
-                       ": the same command without --stop-after resumes from " + checkpoint);
-      return 0;
-    }
-  }
-  const train::RunClock run_clock = spent();
-  if (!checkpoint.empty() && !trainer.save_checkpoint(checkpoint, run_clock, error)) return (failure = {kExitFailure, error}).code;
+  train::RunClock clock;
+  bool stopped = false;
+  if (!run_steps(trainer, r, validation_probe, spent_before, clock, stopped, progress, failure)) return failure.code;
+  if (stopped) return 0;
 
-  // 5. the bank's parameters: the tail average when the run keeps one; held-out bits per byte by
-  //    the evaluation protocol (of the weights as the file stores them), into the bank's metadata
+  // 5. the bank's parameters: the tail average when the run keeps one; held-out bits per byte of
+  //    the stream (of the weights as the file stores them), into the bank's metadata
   if (trainer.averaged_steps() > 0) {
     trainer.take_tail_average();
     progress.message("the bank holds the mean of the parameters after each of the last " +
                      std::to_string(trainer.averaged_steps()) + " steps");
   }
-  if (weight_dtype == WeightDType::kF16 && !trainer.round_weights_to_f16(error)) {
+  if (r.dtype == WeightDType::kF16 && !trainer.round_weights_to_f16(error)) {
     return (failure = {kExitFailure, "cannot store the weights as F16: " + error}).code;
   }
   const train::HeldOutScore validation = trainer.evaluate(validation_tokens);
   train::HeldOutScore test;
   if (test_tokens.size() >= 2) test = trainer.evaluate(test_tokens);
+  const nlohmann::ordered_json training = training_record(trainer, corpus, merges.size(), validation, test, clock, r.dtype);
   Bank bank = trainer.bank();
-  nlohmann::ordered_json training;
-  training["corpus"] = corpus.name;
-  training["split"] = corpus.split;
-  training["tokenizer"] = "byte-level BPE, " + std::to_string(merges.size()) + " merges learned from the training split";
-  training["steps"] = trainer.step();
-  training["tokens_per_step"] = options.batch_sequences * std::min<size_t>(options.sequence_tokens, options.config.max_context);
-  training["validation_bits_per_byte"] = std::round(validation.bits_per_byte * 1e4) / 1e4;
-  if (test.tokens > 0) training["test_bits_per_byte"] = std::round(test.bits_per_byte * 1e4) / 1e4;
-  // (a run resumed from the checkpoint of a finished one trains no further and has no clock to report)
-  const double tokens_per_second = run_clock.seconds > 0.0 ? double(run_clock.tokens) / run_clock.seconds : 0.0;
-  training["training_tokens_per_second"] = std::round(tokens_per_second);
-  training["training_seconds"] = std::round(run_clock.seconds);
-  training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
-  training["weights_dtype"] = weight_dtype == WeightDType::kF16 ? "F16" : "F32";
   bank.training = training.dump();
-  bank.name = args.options.count("name") ? args.options.at("name") : "";
-  bank.description = args.options.count("description") ? args.options.at("description") : "";
+  bank.name = r.name;
+  bank.description = r.description;
   std::vector<uint8_t> file;
-  if (!write_bank(bank, file, error, weight_dtype)) return (failure = {kExitFailure, "cannot make the bank: " + error}).code;
-  const std::string out_path = args.options.at("out");
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  if (!out || !out.write(reinterpret_cast<const char*>(file.data()), std::streamsize(file.size()))) {
-    return (failure = {kExitFailure, "cannot write " + out_path}).code;
-  }
-  out.close();
+  if (!write_bank(bank, file, error, r.dtype)) return (failure = {kExitFailure, "cannot make the bank: " + error}).code;
+  if (!write_whole(r.out, file, failure)) return failure.code;
 
   // 6. the figures
-  if (has_flag(args, "json")) {
+  if (r.json) {
     std::printf("%s\n", training.dump().c_str());
   } else {
     char test_text[32] = "(none)";  // rounded as the metadata and memread eval round it
     if (test.tokens > 0) std::snprintf(test_text, sizeof test_text, "%.4f", test.bits_per_byte);
     std::printf("wrote %s (%zu bytes): validation %.4f bpb, test %s bpb; %zu steps in %s, %.0f tokens/s\n",
-                out_path.c_str(), file.size(), validation.bits_per_byte, test_text, trainer.step(),
-                duration_text(run_clock.seconds).c_str(), tokens_per_second);
+                r.out.c_str(), file.size(), validation.bits_per_byte, test_text, trainer.step(),
+                duration_text(clock.seconds).c_str(), training["training_tokens_per_second"].get<double>());
   }
   return 0;
 }

@@ -160,6 +160,12 @@ export interface MachineConfig {
   context: 'input' | 'hidden';
   position: 'none' | 'learned';
   maxContext: number;
+  /**
+   * The window rule (DESIGN §1): 'rolling' (position i reads positions i − T … i − 1 of the whole
+   * text; a keystroke costs one row per layer at any length), or 'version1' for a bank made before
+   * it (no "window" in its config: the last T tokens are read as a text of their own).
+   */
+  window: 'rolling' | 'version1';
 }
 
 export interface MachineInfo {
@@ -200,9 +206,12 @@ export interface LayerTrace {
 }
 
 export interface Trace {
-  /** Index, in the text's tokens, of the first token the model saw (texts longer than maxContext). */
+  /**
+   * Index, in the text's tokens, of the first token the last position's context read sees (its
+   * last maxContext tokens; 0 for shorter texts). Earlier tokens reach it through the layers.
+   */
   windowStart: number;
-  /** The window's token ids and texts. */
+  /** The token ids and texts from windowStart to the end. */
   ids: Int32Array;
   tokens: string[];
   /** One entry per layer. */

@@ -6,6 +6,7 @@ import { abortReason, nextMacrotask } from './util.js';
 import { requireOptions, requireSignal } from './validate.js';
 
 const textDecoder = new TextDecoder('utf-8');  // non-fatal: invalid bytes become U+FFFD
+const textEncoder = new TextEncoder();  // texts go into wasm memory as UTF-8 (encodeInto)
 
 /**
  * `text` with every lone surrogate replaced by U+FFFD, so that what reaches C++ is valid UTF-8.
@@ -133,6 +134,7 @@ class Machine {
   #native;
   #tokenTexts = new Map();  // id → text, decoded once
   #info;
+  #textBuffer = { offset: 0, capacity: 0 };  // wasm memory the texts read are encoded into
 
   constructor(core, native, bytes) {
     this.#core = core;
@@ -156,6 +158,24 @@ class Machine {
       throw new MemreadError('EMPTY_TEXT', 'the text is empty: there is no token to predict from');
     }
     return clean;
+  }
+
+  // [offset, length] of `clean` as UTF-8 in wasm memory, written by TextEncoder.encodeInto (native
+  // code) into a buffer the machine keeps, grown when a longer text comes: Embind's std::string
+  // would convert it character by character in JS, about 1 ms for a 64 KB text, every keystroke.
+  #textInWasm(clean) {
+    const core = this.#core;
+    const most = clean.length * 3;  // UTF-8 bytes per UTF-16 code unit, at most
+    if (most > this.#textBuffer.capacity) {
+      const capacity = Math.max(most, 2 * this.#textBuffer.capacity, 4096);
+      const offset = core._malloc(capacity) >>> 0;
+      if (offset === 0) throw new MemreadError('OUT_OF_MEMORY', `no room in wasm memory for a text of ${clean.length} characters`);
+      if (this.#textBuffer.capacity > 0) core._free(this.#textBuffer.offset);
+      this.#textBuffer = { offset, capacity };
+    }
+    const { offset, capacity } = this.#textBuffer;
+    const { written } = textEncoder.encodeInto(clean, core.HEAPU8.subarray(offset, offset + capacity));
+    return [offset, written];
   }
 
   #tokenText(id) {
@@ -192,7 +212,7 @@ class Machine {
     const { topK = 10 } = options;
     requireWholeNumber(topK, 'topK', 1, 2 ** 31 - 1);
     const clean = this.#nonEmpty(text);
-    const { ids, probs } = this.#check(native.predict(clean, Math.min(topK, this.#info.config.vocabSize)));
+    const { ids, probs } = this.#check(native.predict(...this.#textInWasm(clean), Math.min(topK, this.#info.config.vocabSize)));
     const out = [];
     for (let i = 0; i < ids.length; i++) out.push({ token: this.#tokenText(ids[i]), id: ids[i], prob: probs[i] });
     return out;
@@ -207,7 +227,7 @@ class Machine {
     requireSignal(signal);
     if (signal?.aborted) throw abortReason(signal);
     const clean = this.#nonEmpty(text);
-    const { texts, probs, tokens } = this.#check(native.complete(clean, topK, maxTokens));
+    const { texts, probs, tokens } = this.#check(native.complete(...this.#textInWasm(clean), topK, maxTokens));
     return texts.map((bytes, i) => ({ text: textDecoder.decode(bytes), prob: probs[i], tokens: Array.from(tokens[i]) }));
   }
 
@@ -265,7 +285,7 @@ class Machine {
     const { topSlots = 8 } = options;
     requireWholeNumber(topSlots, 'topSlots', 1, 2 ** 31 - 1);
     const clean = this.#nonEmpty(text);
-    const raw = this.#check(native.trace(clean, Math.min(topSlots, this.#info.config.slots)));
+    const raw = this.#check(native.trace(...this.#textInWasm(clean), Math.min(topSlots, this.#info.config.slots)));
     const token = (id) => ({ id, token: this.#tokenText(id) });
     const slots = (read) => Array.from(read.slots, (slot, i) => ({
       slot, weight: read.weights[i], key: token(read.keyTokens[i]), value: token(read.valueTokens[i]),
@@ -288,7 +308,7 @@ class Machine {
     if (read !== 'assoc' && read !== 'mlp') {
       throw new MemreadError('BAD_OPTION', `read must be "assoc" or "mlp", got ${String(read)}`);
     }
-    return this.#check(native.slotWeights(this.#nonEmpty(text), layer, read, slot)).weights;
+    return this.#check(native.slotWeights(...this.#textInWasm(this.#nonEmpty(text)), layer, read, slot)).weights;
   }
 
   evaluate(text) {
@@ -309,6 +329,8 @@ class Machine {
     if (!this.#native) return;
     this.#native.delete();
     this.#native = null;
+    if (this.#textBuffer.capacity > 0) this.#core._free(this.#textBuffer.offset);
+    this.#textBuffer = { offset: 0, capacity: 0 };
     this.#tokenTexts.clear();
   }
 }

@@ -79,7 +79,7 @@ bool parse_config(const std::string& text, ModelConfig& config, std::string& err
   }
   using Kind = st::JsonScalar::Kind;
   ModelConfig parsed;
-  bool seen_version = false, seen_context = false, seen_position = false;
+  bool seen_version = false, seen_context = false, seen_position = false, seen_window = false;
   bool seen_size[std::size(kSizeFields)] = {};
   for (const auto& member : members) {
     const std::string& key = member.first;  // (no structured binding: lambdas capture these)
@@ -129,6 +129,17 @@ bool parse_config(const std::string& text, ModelConfig& config, std::string& err
       seen_context = true;
       continue;
     }
+    if (key == "window") {
+      std::string s;
+      if (!as_string(s)) return false;
+      if (s != "rolling") {
+        error = prefix + st::quote_for_error(s) + " is not \"rolling\" (the one window named; a version-1 bank has no \"window\")";
+        return false;
+      }
+      parsed.window = WindowForm::kRolling;
+      seen_window = true;
+      continue;
+    }
     if (key == "position") {
       std::string s;
       if (!as_string(s)) return false;
@@ -167,6 +178,8 @@ bool parse_config(const std::string& text, ModelConfig& config, std::string& err
   }
   if (!seen_context) return missing("context");
   if (!seen_position) return missing("position");
+  // No "window": a version-1 bank, read the way it was trained (the last T tokens as a text).
+  if (!seen_window) parsed.window = WindowForm::kVersion1;
   if (!check_config(parsed, error)) return false;
   config = parsed;
   return true;
@@ -264,7 +277,8 @@ std::string config_to_json(const ModelConfig& c) {
          ",\"dim\":" + std::to_string(c.dim) + ",\"layers\":" + std::to_string(c.layers) +
          ",\"slots\":" + std::to_string(c.slots) + ",\"vocab_size\":" + std::to_string(c.vocab_size) +
          ",\"context\":\"" + context_name(c.context) + "\",\"position\":\"" +
-         position_name(c.position) + "\",\"max_context\":" + std::to_string(c.max_context) + "}";
+         position_name(c.position) + "\",\"max_context\":" + std::to_string(c.max_context) +
+         (c.window == WindowForm::kRolling ? ",\"window\":\"rolling\"}" : "}");
 }
 
 bool validate_bank(const Bank& bank, std::string& error) {

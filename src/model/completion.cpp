@@ -269,7 +269,7 @@ bool complete(Machine& machine, std::string_view text, const CompletionOptions& 
     return false;
   }
   const size_t start = typed_word_start(machine.tokenizer(), text);
-  machine.set_tokens(machine.tokenizer().encode(completion_context(text, start)));
+  machine.set_text(completion_context(text, start));
   Search search(machine, text.substr(start), options);
   return search.run(out, error);
 }

@@ -19,9 +19,17 @@ enum class PositionForm {
   kLearned,  // "learned": b_l(δ) = P_l[δ−1] for δ = 1..T
 };
 
+// The window rule (DESIGN §1; the config's "window" key).
+enum class WindowForm {
+  kRolling,   // "window": "rolling" (version 2): position i reads positions i − T … i − 1 of the whole
+              // text; each row is computed once and kept
+  kVersion1,  // no "window" key (version 1): the last T tokens are read as a text of their own
+};
+
 // The names the config JSON uses, and back (false for any other name).
 inline const char* context_name(ContextForm form) { return form == ContextForm::kInput ? "input" : "hidden"; }
 inline const char* position_name(PositionForm form) { return form == PositionForm::kNone ? "none" : "learned"; }
+inline const char* window_name(WindowForm form) { return form == WindowForm::kRolling ? "rolling" : "version1"; }
 inline bool parse_context(std::string_view name, ContextForm& form) {
   if (name != "input" && name != "hidden") return false;
   form = name == "input" ? ContextForm::kInput : ContextForm::kHidden;
@@ -41,7 +49,8 @@ struct ModelConfig {
   size_t vocab_size = 0;   // 256 + number of merges
   ContextForm context = ContextForm::kHidden;
   PositionForm position = PositionForm::kLearned;
-  size_t max_context = 0;  // T: tokens the model sees (sliding window)
+  size_t max_context = 0;  // T: position i's context read sees positions i − T .. i − 1
+  WindowForm window = WindowForm::kRolling;
 };
 
 }  // namespace memread

@@ -8,29 +8,42 @@
 //     x_iˡ⁺¹ ← h
 //   logits z = x_{n−1}ᴸ · Eᵀ / τ_out
 //
-// The window: a text longer than T = max_context tokens is read as its last T tokens, as if the
-// text began there (so every window is a sequence the model could have been trained on).
+// The window (DESIGN §1, version 2: the bank's "window": "rolling"): position i's context read
+// sees positions i − T … i − 1 (T = max_context), and in the "hidden" form C_l[j] = x_jˡ is the row
+// computed when j itself was read. So x_iˡ depends on the tokens i − l·T … i, a row is computed
+// once and kept, and every result equals a read of the whole text from its first token.
 //
-// Incremental by design: the machine keeps, for the tokens it last read, the rows each layer
-// computed (the context rows C_l). set_tokens() compares the new tokens with those and recomputes
-// from the first one that differs: appending a token costs one token's work; an edit recomputes
-// from the edited token on. (When the window slides past T tokens, the "hidden" form recomputes
-// the window, since every row then has a different context; the "input" form still reads one.)
+// Rows are computed on demand and kept while a later read may need them. x_iˡ needs x^(l−1) of
+// positions i − T … i ("input" form: x^(l−1)_i and x⁰ of i − T … i), so the prediction after n
+// tokens needs x^l of the last (L − l)·T + 1 positions and nothing earlier: the first read of a
+// long paste computes only those, appending a token costs one row per layer at any length, and
+// the machine keeps level l's rows of its last (L − l + 1)·T positions, never more (rows_kept()).
+// set_tokens() compares the new tokens with those it holds at both ends: a row whose tokens are
+// all in the unchanged prefix, or all in the unchanged suffix (shifted by the edit's change of
+// length), is kept; the rest are recomputed when a read needs them (an edit at token p: rows
+// p … p + L·T at most).
+//
+// A version-1 bank (no "window" in its config: the rule it was trained for) is read the old way:
+// the machine reads the last T tokens as a text of their own, so past T every token re-reads the
+// window, and bits per byte are scored in windows (evaluate_in_windows).
 //
 // Branches: candidate continuations (the completion search, src/model/completion.h) are read on
 // top of the text's rows into rows of their own, so the text's rows stay as they are and the next
-// keystroke still costs one row.
+// keystroke still costs one row per layer.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/mem_read.h"
 #include "kernels/packed_bank.h"
 #include "model/bank.h"
+#include "model/memory.h"
+#include "model/text_tokens.h"
 #include "model/tokenizer.h"
 
 namespace memread {
@@ -38,8 +51,9 @@ namespace memread {
 // Why a read failed: a code for programs (the npm package maps it to a MemreadError code) and a
 // message for people.
 enum class ReadErrorCode {
-  kEmptyText,  // there is no token to read from
-  kBadOption,  // an argument out of range (callers that check first never see it)
+  kEmptyText,    // there is no token to read from
+  kBadOption,    // an argument out of range (callers that check first never see it)
+  kOutOfMemory,  // what was asked needs more memory than the limit or the heap allows
 };
 struct ReadError {
   ReadErrorCode code = ReadErrorCode::kBadOption;
@@ -71,14 +85,23 @@ struct LayerTrace {
   std::vector<float> context;     // [position of the last token in the window] weight per previous token
 };
 
+// A slot of the memory the last position's read recalled (DESIGN §10).
+struct MemoryRecall {
+  uint32_t slot;
+  float weight;
+  uint32_t offset;  // where the slot's predicted token starts in the memory's source
+};
+
 struct Trace {
-  size_t window_start = 0;        // index of the window's first token in the whole text
-  std::vector<int32_t> tokens;    // the window's tokens
+  std::vector<MemoryRecall> memory;  // the memory's slots within the gate, heaviest first
+  size_t window_start = 0;        // index in the text of the first token the last position's context read sees
+  std::vector<int32_t> tokens;    // the tokens from there to the last
   std::vector<LayerTrace> layers;  // [layers]
 };
 
 struct Evaluation {
   double bits_per_byte = 0.0;
+  double bits = 0.0;  // Σ −log₂ p of the scored tokens
   size_t tokens = 0;  // tokens scored (all but the first)
   size_t bytes = 0;   // bytes of the scored tokens
 };
@@ -98,10 +121,19 @@ class Machine {
   const ModelConfig& config() const { return bank().config; }
   const Tokenizer& tokenizer() const;
 
-  // Makes `tokens` the text the machine has read (see the window and incremental rules above).
+  // Makes `tokens` the text the machine reads (see the window and incremental rules above). Rows
+  // are computed when a read needs them, not here.
   void set_tokens(const std::vector<int32_t>& tokens);
-  // Tokens of the current text, as last set.
+  // set_tokens(tokenizer().encode(text)), encoding only from the last safe cut before the first
+  // byte that changed since the last set_text (TextTokens): what a keystroke in a long text costs.
+  void set_text(std::string_view text) { set_tokens(text_encoding_.encode(tokenizer(), text)); }
+  // Makes `tokens` the text read as one stream whatever the bank's window (what evaluate() reads;
+  // the memory writer's passes).
+  void set_stream(const std::vector<int32_t>& tokens) { read_text(tokens, 0); }
+  // Tokens the machine reads: the text as last set (a version-1 bank: its last T tokens, which
+  // start at token window_start() of the text).
   const std::vector<int32_t>& tokens() const { return text_tokens_; }
+  size_t window_start() const { return window_start_; }
 
   // The readout's logits for the token after the current text: logits(vocab_size).
   // False (with `error`) if the text is empty: there is nothing to predict from.
@@ -110,14 +142,25 @@ class Machine {
   bool predict(size_t k, std::vector<TokenProbability>& out, ReadError& error);
   // What each layer read for the last position; `top_slots` slots per bank read.
   bool trace(size_t top_slots, Trace& out, ReadError& error);
-  // The weight of one slot of one bank read at every position of the current window: what the
-  // page shows when a person selects a slot. weights(window size).
+  // The weight of one slot of one bank read at every position of the last position's window
+  // (the trace's tokens): what the page shows when a person selects a slot. weights(window size).
   bool slot_weights(size_t layer, BankRead read, uint32_t slot, std::vector<float>& weights,
                     ReadError& error);
 
-  // Bits per byte of a whole token sequence (DESIGN §6): tokens 1..n−1 scored once each, in
-  // windows of T tokens with stride T/2. Changes the current text.
-  Evaluation evaluate(const std::vector<int32_t>& tokens);
+  // Bits per byte of a token sequence read as one stream (DESIGN §6): tokens first_scored..n−1
+  // scored once each (token i from position i − 1), every position read once, in order. Reads
+  // only what the scored tokens need, so a stream may be cut into parts scored apart (each with
+  // the reach() tokens before it: the trainer's threads). Changes the current text.
+  // (A version-1 bank is scored by evaluate_in_windows, as it always was.)
+  Evaluation evaluate(const std::vector<int32_t>& tokens, size_t first_scored = 1);
+  // Bits per byte by the protocol of version 1 (DESIGN §6 before the rolling window): windows of T
+  // tokens with stride T/2, each read as a text of its own; the first scores all its tokens, each
+  // later one its last T/2; with T = 1 each token is scored from the token before it. For any bank:
+  // how the two protocols compare. Changes the current text.
+  Evaluation evaluate_in_windows(const std::vector<int32_t>& tokens);
+  // How far back a prediction reads: the prediction from position i depends on tokens
+  // i − reach() … i (L·T for the hidden form, T for the input form).
+  size_t reach() const;
 
   // ---- Branches: continuations read on top of the current text, which they leave as it is.
   // Branch b stands for the text followed by the tokens on its path: its parent's (kTextEnd: the
@@ -135,13 +178,42 @@ class Machine {
   size_t branch_count() const { return branch_tokens_.size(); }
   void clear_branches();
 
-  // Rows of the text computed since the machine was loaded (each through every layer): the test of
-  // incrementality. Branch rows are counted apart.
+  // ---- Memory (DESIGN §10, src/model/memory.h): read at the end of the machine, before the readout
+  // of every prediction (predict, trace, branches, evaluate). With none, or one of zero slots,
+  // every probability is the bank's alone, bit for bit.
+  // The SHA-256 of the bank's file (a bank assigned in memory: of its F32 file): what a memory
+  // records of the bank it belongs to.
+  const Sha256& bank_digest() const;
+  // False (with `error`) for a memory of another bank; the machine then keeps the one it had.
+  bool attach_memory(std::shared_ptr<const Memory> memory, std::string& error);
+  void detach_memory() { memory_.reset(); }
+  const std::shared_ptr<const Memory>& memory() const { return memory_; }
+  // A machine of the same bank (the weights shared, not copied), with rows of its own and no
+  // memory: the memory writer reads a text with it and leaves this machine's rows as they are.
+  Machine sibling() const;
+  // The states positions [begin, end) of the current text key a memory on: a (x^(L−1)), b (the
+  // last layer's swapped read's input) and h (x^L), count × d each.
+  void memory_states(size_t begin, size_t end, float* a, float* b, float* h);
+  // The readout's logits of `count` final states h(count × d), without the memory:
+  // logits(count × vocab_size).
+  void readout(const float* h, size_t count, float* logits) const;
+
+  // Rows of the text computed since the machine was loaded, one per position per layer: the test
+  // of incrementality. Branch rows are counted apart. rows_kept(): rows held now, all levels.
   size_t rows_computed() const { return rows_computed_; }
   size_t branch_rows_computed() const { return branch_rows_computed_; }
+  size_t rows_kept() const;
 
  private:
   struct Model;  // the bank, laid out for the kernels
+  bool assign(Bank bank, std::string& error, std::optional<Sha256> digest);
+
+  // x^l of a span of positions: rows [base, base + count) by position, each valid or not.
+  struct Level {
+    std::vector<float> rows;     // [count, d]
+    std::vector<uint8_t> valid;  // [count]
+    size_t base = 0;
+  };
 
   // The weights of one row's two bank reads of a layer, for traces: assoc(slots), mlp(slots).
   // Null members are not written; {} is neither.
@@ -152,36 +224,55 @@ class Machine {
   // Layer l for rows h(count×d), in place: the three reads of DESIGN §1. The context read is the
   // caller's (where its rows are depends on who reads): context_read(h, out) writes ctx(h_r) for
   // every row r into out(count×d). `weights` only with count 1.
+  // `swapped_input`(count×d), when non-null, gets h as the swapped read sees it (a memory's b).
   template <typename ContextRead>
   void read_layer(size_t l, float* h, size_t count, ContextRead&& context_read,
-                  const BankReadWeights& weights = {});
-  // ctx(h) of one row at window position p: keys = values = context rows [p − T, p) of C_l, with
-  // the position bias. context(≥ p × d) holds C_l by position. weights(min(p, T)) when non-null.
-  void read_context_row(size_t l, const float* h, size_t p, const float* context, float* out,
-                        float* weights);
-  // x^L rows [first, end) of the window, from x^0..x^L rows [0, first) (see machine.cpp).
-  void forward_rows(size_t first, size_t end);
-  // Makes x^L of the window's last row valid (all rows with `all_rows`).
-  void ensure_final_rows(bool all_rows);
+                  const BankReadWeights& weights = {}, float* swapped_input = nullptr);
+  // ctx(h) of one row at position p for layer l: keys = values = C_l of positions [p − T, p), with
+  // the position bias, from level `c` (l for "hidden", 0 for "input"), which holds them.
+  // weights(min(p, T)) when non-null.
+  void read_context_row(size_t l, const float* h, size_t p, size_t c, float* out, float* weights);
+
+  // The state the readout reads for final state h: h itself, or with a memory h + its read for the
+  // key of (a, b, h), written to `with_memory`(d). `recalled` (when non-null) gets the read's slots.
+  const float* read_memory(const float* a, const float* b, const float* h, float* with_memory,
+                           std::vector<Recall>* recalled = nullptr);
+  // The level that layer l's context read reads: l ("hidden") or 0 ("input").
+  size_t context_level(size_t l) const;
+  bool row_valid(size_t level, size_t p) const;
+  float* row(size_t level, size_t p);  // storage must cover p (cover())
+  void cover(size_t level, size_t begin, size_t end);  // grows level's storage to hold [begin, end)
+  // Makes x^level valid for positions [begin, end) of the text, computing what is missing.
+  void require(size_t level, size_t begin, size_t end);
+  // Computes x^level of positions [begin, end) from x^(level−1) (valid, with the context).
+  void compute_rows(size_t level, size_t begin, size_t end);
+  // Drops the rows no read from position `next` on needs (level l: before next − (L − l + 1)·T).
+  void trim(size_t next);
+  // The rows of `levels_` that a new text keeps (see set_tokens in machine.cpp).
+  void keep_unchanged_rows(const std::vector<int32_t>& old_tokens, const std::vector<int32_t>& tokens);
   // The token nearest (by readout score) to row `slot` of K_l (of V_l with `value`), memoised.
   int32_t nearest_token(size_t layer, uint32_t slot, bool value);
 
   std::shared_ptr<Model> model_;
-  std::vector<int32_t> text_tokens_;  // the whole text
-  std::vector<int32_t> window_;       // its last ≤ T tokens, the rows below are theirs
-  size_t window_start_ = 0;
-  // rows_[l]: [≤ T, d] x^l of every window position, l = 0..L, grown as the window grows. Valid:
-  // x^0 for [0, embedded_); for "hidden" every layer for [0, computed_); for "input" the layers'
-  // rows only for row final_row_.
-  std::vector<std::vector<float>> rows_;
-  size_t embedded_ = 0;
-  size_t computed_ = 0;
-  size_t final_row_ = SIZE_MAX;
+  // Makes `tokens` the text the rows are of (set_tokens less the version-1 window).
+  void read_text(const std::vector<int32_t>& tokens, size_t window_start);
+  // Scores tokens begin + 1 .. end of the current text, each from the position before it, and
+  // adds them to `result` (Σ −log₂ p and bytes). Reads what they need.
+  void score(size_t begin, size_t end, Evaluation& result);
+
+  std::vector<int32_t> text_tokens_;  // the text the rows are of (version 1: the window)
+  TextTokens text_encoding_;          // the text of the last set_text and its tokens
+  size_t window_start_ = 0;           // version 1: where the window starts in the whole text
+  // [L + 2] x⁰ … x^L, and last the last layer's swapped read's inputs (b), computed and kept with x^L
+  std::vector<Level> levels_;
+  std::shared_ptr<const Memory> memory_;
+  std::vector<float> memory_key_, memory_scratch_;  // [3d] a read's key; [rows, d] states with the memory read
+  std::vector<Recall> recalled_;
   std::vector<float> read_out_;        // [rows, d] one read's output, for read_layer
   std::vector<float> causal_scratch_;  // [T + 1] the context read's scores
   std::vector<float> branch_h_;        // [batch, d] the branches' rows through a layer
   size_t rows_computed_ = 0;
-  // Branches, by index: rows [branches, L + 1, d] (x^0 .. x^L of each), token, parent, depth (1:
+  // Branches, by index: rows [branches, L + 2, d] (x^0 .. x^L and b of each), token, parent, depth (1:
   // the token right after the text).
   std::vector<float> branch_rows_;
   std::vector<int32_t> branch_tokens_, branch_parents_;

@@ -57,8 +57,13 @@ bool Tokenizer::assign(const std::vector<std::pair<int32_t, int32_t>>& merges,
     vocab_bytes += length;
     token_bytes.push_back(token_bytes[a] + token_bytes[b]);
   }
+  std::bitset<65536> joined;
+  for (const auto& [a, b] : merges) {
+    joined.set(size_t{static_cast<uint8_t>(token_bytes[a].back())} << 8 | static_cast<uint8_t>(token_bytes[b].front()));
+  }
   merges_ = merges;
   token_bytes_ = std::move(token_bytes);
+  joined_ = joined;
   ranks_.build(merges_);
   return true;
 }

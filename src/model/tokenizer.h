@@ -5,6 +5,7 @@
 // concatenates the bytes. decode(encode(s)) == s for every byte string s.
 #pragma once
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -38,6 +39,13 @@ class Tokenizer {
   // The bytes of one token.
   const std::string& token_bytes(int32_t id) const { return token_bytes_[id]; }
 
+  // Whether a text can be cut between bytes `before` and `after` without changing its tokens: true
+  // when no merge joins a token ending in `before` to one starting with `after`. Every adjacent
+  // pair of bytes inside a token is such a junction of a merge in its making, so no merge ever
+  // applies across the cut, and encode(x + y) == encode(x) + encode(y) when x ends in `before` and
+  // y starts with `after` (TextTokens re-encodes only from such a cut).
+  bool can_cut_between(uint8_t before, uint8_t after) const { return !joined_[size_t{before} << 8 | after]; }
+
   size_t vocab_size() const { return 256 + merges_.size(); }
   const std::vector<std::pair<int32_t, int32_t>>& merges() const { return merges_; }
 
@@ -69,6 +77,7 @@ class Tokenizer {
   std::vector<std::pair<int32_t, int32_t>> merges_;
   std::vector<std::string> token_bytes_ = byte_tokens();  // [vocab_size]
   PairRanks ranks_;
+  std::bitset<65536> joined_;  // [before·256 + after]: some merge joins a token ending in before to one starting with after
   static std::vector<std::string> byte_tokens();
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/layer.h"
 #include "train/splitmix64.h"
 
 namespace memread::train {
@@ -27,33 +28,63 @@ double dot(const float* a, const float* b, size_t count) {
   return sum;
 }
 
-// The bias a context read adds to score (i, j): P[i − j − 1], or nothing.
-struct CausalBias {
+// Which keys row i reads: every key (a bank read), or, for a context read (m = n), the rows
+// i − T ≤ j < i of the rolling window (DESIGN §1), whose scores get the position bias P[i − j − 1].
+struct ReadMask {
   bool causal = false;
+  size_t window = 0;                // T, for a causal read
   const float* position = nullptr;  // [T] or null (position "none")
 };
 
+// The rows of a read in blocks, each with the columns its rows read: one block of everything for
+// a bank read; for a causal read, blocks of R = min(T, 64) rows [r0, r1), reading columns
+// [r0 − T, r1) (T + R at most), so that a sequence of S positions costs about S·(T + R) products,
+// not S². (R trades the products wasted on masked columns against the size of each product.)
+// Entries outside a block are never read or written.
+struct Block {
+  size_t r0, r1, c0;  // rows [r0, r1), columns [c0, r1) (causal) or [c0, m) (bank)
+};
+std::vector<Block> blocks_of(size_t n, size_t m, ReadMask mask) {
+  if (!mask.causal) return {{0, n, 0}};
+  std::vector<Block> blocks;
+  const size_t T = std::max<size_t>(1, mask.window), R = std::min<size_t>(T, 64);
+  for (size_t r0 = 0; r0 < n; r0 += R) blocks.push_back({r0, std::min(n, r0 + R), r0 > T ? r0 - T : 0});
+  (void)m;
+  return blocks;
+}
+// The columns row i reads: [lo, hi).
+inline std::pair<size_t, size_t> readable(size_t i, size_t m, ReadMask mask) {
+  if (!mask.causal) return {0, m};
+  return {i > mask.window ? i - mask.window : 0, i};
+}
+
 // out(n×d) += softmax(queries·Keysᵀ / τ [+ bias])·Values, keeping the weights.
 //   queries(n×d), keys_t(d×m) = Keysᵀ, values(m×d) → weights(n×m), out(n×d)
-// A causal read (m = n) lets position i read rows j < i only; its other weights are 0.
+// A causal read (m = n) lets position i read rows i − T ≤ j < i only; its other weights are 0 in
+// the blocks (and not written outside them).
 void read_forward(const KernelSet& k, size_t n, size_t m, size_t d, const float* queries,
-                  const float* keys_t, const float* values, float temp, CausalBias bias,
+                  const float* keys_t, const float* values, float temp, ReadMask mask,
                   float* weights, float* out) {
-  // 1. scores = queries · Keysᵀ
-  k.gemm(n, m, d, queries, d, 1, keys_t, m, weights, m, false);
-  // 2. weights = softmax(scores / τ + bias) over the rows each position may read
   const float inv_temp = 1.0f / temp;
-  for (size_t i = 0; i < n; ++i) {
-    float* w = weights + i * m;
-    const size_t readable = bias.causal ? i : m;
-    for (size_t j = 0; j < readable; ++j) {
-      w[j] = w[j] * inv_temp + (bias.position != nullptr ? bias.position[i - j - 1] : 0.0f);
+  for (const Block& b : blocks_of(n, m, mask)) {
+    const size_t rows = b.r1 - b.r0, c1 = mask.causal ? b.r1 : m, cols = c1 - b.c0;
+    float* w_block = weights + b.r0 * m + b.c0;
+    // 1. scores = queries · Keysᵀ
+    k.gemm(rows, cols, d, queries + b.r0 * d, d, 1, keys_t + b.c0, m, w_block, m, false);
+    // 2. weights = softmax(scores / τ + bias) over the rows each position may read, 0 elsewhere
+    for (size_t i = b.r0; i < b.r1; ++i) {
+      float* w = weights + i * m;
+      const auto [lo, hi] = readable(i, m, mask);
+      for (size_t j = lo; j < hi; ++j) {
+        w[j] = w[j] * inv_temp + (mask.position != nullptr ? mask.position[i - j - 1] : 0.0f);
+      }
+      k.softmax(w + lo, hi - lo);
+      std::fill(w + b.c0, w + lo, 0.0f);
+      std::fill(w + hi, w + c1, 0.0f);
     }
-    k.softmax(w, readable);
-    std::fill(w + readable, w + m, 0.0f);
+    // 3. out += weights · Values
+    k.gemm(rows, d, cols, w_block, m, 1, values + b.c0 * d, d, out + b.r0 * d, d, true);
   }
-  // 3. out += weights · Values
-  k.gemm(n, d, m, weights, m, 1, values, d, out, d, true);
 }
 
 // The backward of read_forward, given d_out(n×d) = ∂loss/∂out:
@@ -61,28 +92,36 @@ void read_forward(const KernelSet& k, size_t n, size_t m, size_t d, const float*
 //   *d_log_temp += ∂/∂log τ, d_position[δ−1] += ∂/∂P[δ−1] (causal reads with a position bias).
 // keys(m×d) and values_t(d×m) are the read's Keys and Valuesᵀ. Scratch: d_scores(n×m), g(n×d).
 void read_backward(const KernelSet& k, size_t n, size_t m, size_t d, const float* queries,
-                   const float* keys, const float* values_t, float temp, const float* weights,
-                   const float* d_out, float* d_queries, float* d_keys, float* d_values,
-                   float* d_log_temp, float* d_position, float* d_scores, float* g) {
-  // 1. ∂/∂weights = d_out · Valuesᵀ;  ∂/∂Values += weightsᵀ · d_out
-  k.gemm(n, m, d, d_out, d, 1, values_t, m, d_scores, m, false);
-  k.gemm(m, d, n, weights, 1, m, d_out, d, d_values, d, true);
-  // 2. softmax backward: ∂/∂score_ij = w_ij (∂w_ij − Σ_k w_ik ∂w_ik); the bias gets it as is,
-  //    the dot products divided by τ
+                   const float* keys, const float* values_t, float temp, ReadMask mask,
+                   const float* weights, const float* d_out, float* d_queries, float* d_keys,
+                   float* d_values, float* d_log_temp, float* d_position, float* d_scores, float* g) {
   const float inv_temp = 1.0f / temp;
-  for (size_t i = 0; i < n; ++i) {
-    const float* w = weights + i * m;
-    float* ds = d_scores + i * m;
-    const float centre = float(dot(w, ds, m));
-    for (size_t j = 0; j < m; ++j) ds[j] = w[j] * (ds[j] - centre);
-    if (d_position != nullptr) {
-      for (size_t j = 0; j < i; ++j) d_position[i - j - 1] += ds[j];
+  for (const Block& b : blocks_of(n, m, mask)) {
+    const size_t rows = b.r1 - b.r0, c1 = mask.causal ? b.r1 : m, cols = c1 - b.c0;
+    const float* w_block = weights + b.r0 * m + b.c0;
+    float* ds_block = d_scores + b.r0 * m + b.c0;
+    // 1. ∂/∂weights = d_out · Valuesᵀ;  ∂/∂Values += weightsᵀ · d_out
+    k.gemm(rows, cols, d, d_out + b.r0 * d, d, 1, values_t + b.c0, m, ds_block, m, false);
+    k.gemm(cols, d, rows, w_block, 1, m, d_out + b.r0 * d, d, d_values + b.c0 * d, d, true);
+    // 2. softmax backward: ∂/∂score_ij = w_ij (∂w_ij − Σ_k w_ik ∂w_ik) over the readable j (0
+    //    elsewhere in the block); the bias gets it as is, the dot products divided by τ
+    for (size_t i = b.r0; i < b.r1; ++i) {
+      const float* w = weights + i * m;
+      float* ds = d_scores + i * m;
+      const auto [lo, hi] = readable(i, m, mask);
+      const float centre = float(dot(w + lo, ds + lo, hi - lo));
+      for (size_t j = lo; j < hi; ++j) ds[j] = w[j] * (ds[j] - centre);
+      if (d_position != nullptr) {
+        for (size_t j = lo; j < hi; ++j) d_position[i - j - 1] += ds[j];
+      }
+      for (size_t j = lo; j < hi; ++j) ds[j] *= inv_temp;
+      std::fill(ds + b.c0, ds + lo, 0.0f);
+      std::fill(ds + hi, ds + c1, 0.0f);
     }
-    for (size_t j = 0; j < m; ++j) ds[j] *= inv_temp;
+    // 3. g = ∂/∂queries through the scores = d_scores · Keys;  ∂/∂Keys += d_scoresᵀ · queries
+    k.gemm(rows, d, cols, ds_block, m, 1, keys + b.c0 * d, d, g + b.r0 * d, d, false);
+    k.gemm(cols, d, rows, ds_block, 1, m, queries + b.r0 * d, d, d_keys + b.c0 * d, d, true);
   }
-  // 3. g = ∂/∂queries through the scores = d_scores · Keys;  ∂/∂Keys += d_scoresᵀ · queries
-  k.gemm(n, d, m, d_scores, m, 1, keys, d, g, d, false);
-  k.gemm(m, d, n, d_scores, 1, m, queries, d, d_keys, d, true);
   // 4. score = q·key / τ: ∂/∂log τ = −Σ_i q_i · g_i
   *d_log_temp -= float(dot(queries, g, n * d));
   add(d_queries, g, n * d);
@@ -165,18 +204,6 @@ struct SequencePass {
       }
     }
   }
-  // Where a read adds its output: straight into the residual stream, or, with dropout, into a
-  // zeroed scratch buffer whose masked rows finish_read then adds to the stream.
-  float* read_target(float* residual) {
-    if (!dropping()) return residual;
-    std::fill(ws.read_out_.begin(), ws.read_out_.begin() + long(n * c.dim), 0.0f);
-    return ws.read_out_.data();
-  }
-  void finish_read(size_t l, Read r, float* residual) {
-    if (!dropping()) return;
-    const float* scale = dropout_scale(l, r);
-    for (size_t e = 0; e < n * c.dim; ++e) residual[e] += scale[e] * ws.read_out_[e];
-  }
   // ∂loss/∂(the read's output before its mask) = scale ⊙ d_h; d_h itself without dropout.
   const float* read_gradient(size_t l, Read r, const float* d_h) {
     if (!dropping()) return d_h;
@@ -189,35 +216,59 @@ struct SequencePass {
   const float* position_bias(size_t l) const {
     return c.position == PositionForm::kLearned ? param(layout.position[l]) : nullptr;
   }
+  // The context read of layer l: the rolling window of T, with P_l.
+  ReadMask context_mask(size_t l) const { return {true, c.max_context, position_bias(l)}; }
   // C_l: the rows the context read of layer l reads.
   const float* context_rows(size_t l) const {
     return c.context == ContextForm::kHidden ? ws.h0_[l].data() : ws.x0_.data();
   }
 
-  // Layer l: x(n×d) → x_next(n×d), keeping h0, h1, h2 and the three reads' weights.
+  // Layer l: x(n×d) → x_next(n×d), keeping h0, h1, h2 (h before each read) and the three reads'
+  // weights for the backward.
   void forward_layer(size_t l, const float* x, float* x_next) {
-    const size_t d = c.dim, N = c.slots;
-    float* h0 = ws.h0_[l].data();
-    float* h1 = ws.h1_[l].data();
-    float* h2 = ws.h2_[l].data();
-    // 1. h1 = h0 + mem(h0, K, V, τa)
-    std::memcpy(h0, x, n * d * sizeof(float));
-    std::memcpy(h1, h0, n * d * sizeof(float));
-    read_forward(k, n, N, d, h0, sw.keys_t[l].data(), param(layout.values[l]), sw.temp_assoc[l], {},
-                 ws.w_assoc_[l].data(), read_target(h1));
-    finish_read(l, kAssociative, h1);
-    // 2. h2 = h1 + ctx(h1): keys = values = C_l rows j < i, bias P_l[i − j − 1]
-    const float* context = context_rows(l);
-    transpose(context, n, d, ws.context_t_.data());
-    std::memcpy(h2, h1, n * d * sizeof(float));
-    read_forward(k, n, n, d, h1, ws.context_t_.data(), context, sw.temp_context[l],
-                 {true, position_bias(l)}, ws.w_context_[l].data(), read_target(h2));
-    finish_read(l, kContext, h2);
-    // 3. x_next = h2 + mem(h2, V, K, τm): the same bank, keys and values swapped
-    std::memcpy(x_next, h2, n * d * sizeof(float));
-    read_forward(k, n, N, d, h2, sw.values_t[l].data(), param(layout.keys[l]), sw.temp_mlp[l], {},
-                 ws.w_mlp_[l].data(), read_target(x_next));
-    finish_read(l, kSwapped, x_next);
+    const size_t d = c.dim, N = c.slots, floats = n * d;
+    std::memcpy(x_next, x, floats * sizeof(float));
+    // The trainer's reads: whole-sequence matrix products keeping every weight, each output added
+    // to the residual stream through its dropout mask.
+    struct Pass {
+      SequencePass& p;
+      size_t l, d, N, floats;
+      float* kept_input(LayerRead read) {
+        return (read == LayerRead::kAssociative ? p.ws.h0_ : read == LayerRead::kContext ? p.ws.h1_ : p.ws.h2_)[l].data();
+      }
+      void before_read(LayerRead read, const float* h) { std::memcpy(kept_input(read), h, floats * sizeof(float)); }
+      void read(LayerRead read, const float*, float* out) {
+        std::fill(out, out + floats, 0.0f);
+        const float* q = kept_input(read);
+        const StepWeights& sw = p.sw;
+        switch (read) {
+          case LayerRead::kAssociative:  // mem(h0, K, V, τa)
+            read_forward(p.k, p.n, N, d, q, sw.keys_t[l].data(), p.param(p.layout.values[l]), sw.temp_assoc[l], {},
+                         p.ws.w_assoc_[l].data(), out);
+            break;
+          case LayerRead::kContext: {  // ctx(h1): keys = values = C_l, the rolling window, bias P_l
+            const float* context = p.context_rows(l);
+            transpose(context, p.n, d, p.ws.context_t_.data());
+            read_forward(p.k, p.n, p.n, d, q, p.ws.context_t_.data(), context, sw.temp_context[l], p.context_mask(l),
+                         p.ws.w_context_[l].data(), out);
+            break;
+          }
+          case LayerRead::kSwapped:  // mem(h2, V, K, τm): the same bank, keys and values swapped
+            read_forward(p.k, p.n, N, d, q, sw.values_t[l].data(), p.param(p.layout.keys[l]), sw.temp_mlp[l], {},
+                         p.ws.w_mlp_[l].data(), out);
+            break;
+        }
+      }
+      void add_read(LayerRead read, float* h, const float* out) {
+        if (!p.dropping()) {
+          add(h, out, floats);
+          return;
+        }
+        const float* scale = p.dropout_scale(l, Read(int(read)));
+        for (size_t e = 0; e < floats; ++e) h[e] += scale[e] * out[e];
+      }
+    } pass{*this, l, d, N, floats};
+    run_layer(pass, x_next, ws.read_out_.data());
   }
 
   // Layer l backward: d_h(n×d) holds ∂loss/∂x_next on entry and ∂loss/∂x on return.
@@ -229,7 +280,7 @@ struct SequencePass {
     float* d_log_temps = gradient + layout.log_temps[l];
     // 3. the swapped read: queries h2, Keys = V, Values = K (d_h flows on through the residual)
     read_backward(k, n, N, d, ws.h2_[l].data(), param(layout.values[l]), sw.keys_t[l].data(),
-                  sw.temp_mlp[l], ws.w_mlp_[l].data(), read_gradient(l, kSwapped, d_h), d_h, d_values,
+                  sw.temp_mlp[l], {}, ws.w_mlp_[l].data(), read_gradient(l, kSwapped, d_h), d_h, d_values,
                   d_keys, d_log_temps + 2, nullptr, ws.d_scores_.data(), ws.g_.data());
     // 2. the context read: Keys = Values = C_l, whose gradient goes to x (hidden) or to E's rows
     const float* context = context_rows(l);
@@ -238,11 +289,11 @@ struct SequencePass {
     if (c.context == ContextForm::kHidden) std::fill(ws.d_context_.begin(), ws.d_context_.begin() + long(n * d), 0.0f);
     float* d_position = c.position == PositionForm::kLearned ? gradient + layout.position[l] : nullptr;
     read_backward(k, n, n, d, ws.h1_[l].data(), context, ws.context_t_.data(), sw.temp_context[l],
-                  ws.w_context_[l].data(), read_gradient(l, kContext, d_h), d_h, d_context, d_context,
-                  d_log_temps + 1, d_position, ws.d_scores_.data(), ws.g_.data());
+                  context_mask(l), ws.w_context_[l].data(), read_gradient(l, kContext, d_h), d_h, d_context,
+                  d_context, d_log_temps + 1, d_position, ws.d_scores_.data(), ws.g_.data());
     // 1. the associative read: queries h0, Keys = K, Values = V
     read_backward(k, n, N, d, ws.h0_[l].data(), param(layout.keys[l]), sw.values_t[l].data(),
-                  sw.temp_assoc[l], ws.w_assoc_[l].data(), read_gradient(l, kAssociative, d_h), d_h,
+                  sw.temp_assoc[l], {}, ws.w_assoc_[l].data(), read_gradient(l, kAssociative, d_h), d_h,
                   d_keys, d_values, d_log_temps + 0, nullptr, ws.d_scores_.data(), ws.g_.data());
     // hidden form: C_l = h0 = x, so the context's gradient joins x's
     if (c.context == ContextForm::kHidden) add(d_h, ws.d_context_.data(), n * d);

@@ -49,7 +49,7 @@ class SequenceWorkspace {
   std::vector<float> d_h_, d_context_, d_x0_, g_;  // [n, d]     backward running gradients
   std::vector<float> d_scores_;                 // [n, max(slots, n, vocab)]
   std::vector<std::vector<float>> dropout_scale_;  // [layers × 3 reads] → [n, d]  0 or 1/(1 − rate)
-  std::vector<float> read_out_, d_read_out_;    // [n, d]        a read's output and its gradient, with dropout
+  std::vector<float> read_out_, d_read_out_;    // [n, d]        a read's output, and its gradient with dropout
 };
 
 // Dropout on the three reads' outputs, for training only: each element of a read's output is kept

@@ -11,7 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/machine.h"
 #include "model/safetensors.h"
+#include "model/tokenizer.h"
 #include "train/splitmix64.h"
 
 namespace memread::train {
@@ -54,6 +56,7 @@ std::string options_to_json(const TrainOptions& o) {
   j["steps"] = o.steps;
   j["batch_sequences"] = o.batch_sequences;
   j["sequence_tokens"] = o.sequence_tokens;
+  j["paragraph_starts"] = decimal(o.paragraph_starts);
   j["learning_rate"] = decimal(o.learning_rate);
   j["warmup_steps"] = o.warmup_steps;
   j["final_lr_fraction"] = decimal(o.final_lr_fraction);
@@ -91,6 +94,7 @@ bool options_from_json(const std::string& text, TrainOptions& o, std::string& er
     r.steps = j.at("steps").get<size_t>();
     r.batch_sequences = j.at("batch_sequences").get<size_t>();
     r.sequence_tokens = j.at("sequence_tokens").get<size_t>();
+    r.paragraph_starts = j.value("paragraph_starts", 0.0f);  // absent before paragraph starts: none
     r.learning_rate = j.at("learning_rate").get<float>();
     r.warmup_steps = j.at("warmup_steps").get<size_t>();
     r.final_lr_fraction = j.at("final_lr_fraction").get<float>();
@@ -113,12 +117,31 @@ bool options_from_json(const std::string& text, TrainOptions& o, std::string& er
   return true;
 }
 
+std::vector<size_t> paragraph_starts_of(const std::vector<int32_t>& tokens,
+                                        const std::vector<std::pair<int32_t, int32_t>>& merges) {
+  Tokenizer tokenizer;
+  std::string error;
+  tokenizer.assign(merges, error);
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i == 0) {
+      starts.push_back(0);
+      continue;
+    }
+    const std::string& before = tokenizer.token_bytes(tokens[i - 1]);
+    if (!before.empty() && before.back() == '\n') starts.push_back(i);
+  }
+  return starts;
+}
+
 Trainer::Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int32_t>> merges,
-                 std::vector<int32_t> train_tokens, std::vector<size_t> token_bytes)
+                 std::vector<int32_t> train_tokens, std::vector<size_t> token_bytes,
+                 std::vector<size_t> paragraph_starts)
     : options_(options),
       merges_(std::move(merges)),
       train_tokens_(std::move(train_tokens)),
       token_bytes_(std::move(token_bytes)),
+      paragraph_starts_(std::move(paragraph_starts)),
       layout_([&] {
         ModelConfig c = options.config;
         c.vocab_size = 256 + merges_.size();
@@ -126,7 +149,12 @@ Trainer::Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int
       }()),
       kernels_(fastest_training_kernel_set()) {
   options_.config = layout_.config;
-  if (options_.sequence_tokens == 0) options_.sequence_tokens = options_.config.max_context;
+  if (options_.sequence_tokens == 0) options_.sequence_tokens = 4 * options_.config.max_context;
+  // A paragraph start is a sequence start only with a whole sequence after it.
+  const size_t last_start = train_tokens_.size() - std::min(train_tokens_.size(), positions() + 1);
+  paragraph_starts_.erase(std::remove_if(paragraph_starts_.begin(), paragraph_starts_.end(),
+                                         [&](size_t p) { return p > last_start; }),
+                          paragraph_starts_.end());
   options_.threads = std::max<size_t>(1, options_.threads);
   parameters_ = initial_parameters(layout_, options_.init_row_norm, options_.init_value_scale, options_.seed);
   adam_m_.assign(layout_.total, 0.0f);
@@ -142,6 +170,18 @@ size_t Trainer::positions() const {
   return std::min(options_.sequence_tokens, train_tokens_.size() > 1 ? train_tokens_.size() - 1 : 1);
 }
 
+size_t Trainer::sequence_start(size_t b) const {
+  const uint64_t draw = splitmix64(options_.seed ^ splitmix64(step_ * options_.batch_sequences + b));
+  const size_t starts = train_tokens_.size() - positions();  // anywhere: 0 .. starts − 1
+  // A second draw from the first decides whether this one starts at a paragraph, and which.
+  const uint64_t paragraph = splitmix64(draw ^ 0x70617261u);
+  const double uniform = double(paragraph >> 11) * 0x1.0p-53;
+  if (!paragraph_starts_.empty() && uniform < double(options_.paragraph_starts)) {
+    return paragraph_starts_[splitmix64(paragraph) % paragraph_starts_.size()];
+  }
+  return draw % starts;
+}
+
 double Trainer::learning_rate_at(size_t step) const {
   const double peak = options_.learning_rate;
   if (step < options_.warmup_steps) return peak * double(step + 1) / double(options_.warmup_steps);
@@ -154,7 +194,6 @@ double Trainer::learning_rate_at(size_t step) const {
 StepReport Trainer::train_step() {
   const size_t threads = options_.threads, batch = options_.batch_sequences;
   const size_t P = positions();
-  const size_t starts = train_tokens_.size() - P;  // a sequence starts at 0 .. starts−1
   step_weights_.refresh(layout_, parameters_);
 
   // 1. every thread: loss and gradient of sequences t, t + threads, ... of this step's batch,
@@ -165,9 +204,8 @@ StepReport Trainer::train_step() {
     std::vector<float>& gradient = thread_gradients_[t];
     std::fill(gradient.begin(), gradient.end(), 0.0f);
     for (size_t b = t; b < batch; b += threads) {
-      const uint64_t draw = splitmix64(options_.seed ^ splitmix64(step_ * batch + b));
-      const int32_t* tokens = train_tokens_.data() + draw % starts;
-      const ReadDropout dropout{options_.dropout, splitmix64(draw)};
+      const int32_t* tokens = train_tokens_.data() + sequence_start(b);
+      const ReadDropout dropout{options_.dropout, splitmix64(splitmix64(options_.seed ^ splitmix64(step_ * batch + b)))};
       thread_loss[t] += sequence_loss(kernels_, step_weights_, tokens, P, 0, workspaces_[t], gradient.data(), dropout);
       for (size_t i = 1; i <= P; ++i) thread_bytes[t] += token_bytes_[size_t(tokens[i])];
     }
@@ -272,47 +310,25 @@ bool Trainer::round_weights_to_f16(std::string& error) {
 }
 
 HeldOutScore Trainer::evaluate(const std::vector<int32_t>& tokens) const {
-  // The windows of DESIGN §6, as Machine::evaluate reads them: window [start, end) is a text of
-  // its own and scores tokens max(next, start + 1) .. end − 1.
-  struct Window {
-    size_t start, end, first_scored_token;
-  };
-  std::vector<Window> windows;
-  const size_t n = tokens.size(), T = layout_.config.max_context;
-  const size_t stride = std::max<size_t>(1, T / 2);
-  if (T == 1) {
-    for (size_t i = 1; i < n; ++i) windows.push_back({i - 1, i + 1, i});
-  } else {
-    size_t next = 1;
-    for (size_t start = 0; next < n; start += stride) {
-      const size_t end = std::min(start + T, n);
-      windows.push_back({start, end, std::max(next, start + 1)});
-      next = std::max(next, end);
-    }
-  }
-  StepWeights weights;
-  weights.refresh(layout_, parameters_);
-  std::vector<double> nats(windows.size(), 0.0);
-  const size_t threads = options_.threads;
+  const size_t n = tokens.size(), threads = options_.threads;
+  Bank model = bank();
+  std::vector<Evaluation> parts(threads);
   run_on_threads(threads, [&](size_t t) {
-    SequenceWorkspace workspace(layout_.config, std::max<size_t>(1, T));
-    for (size_t w = t; w < windows.size(); w += threads) {
-      const Window& win = windows[w];
-      const size_t positions = win.end - win.start - 1;
-      if (T == 1) {  // a one-token window predicts the token after it
-        nats[w] = sequence_loss(kernels_, weights, tokens.data() + win.start, 1, 0, workspace, nullptr);
-        continue;
-      }
-      nats[w] = sequence_loss(kernels_, weights, tokens.data() + win.start, positions,
-                              win.first_scored_token - 1 - win.start, workspace, nullptr);
-    }
+    // Part t scores tokens [begin, end), read from the tokens its first prediction reaches back
+    // to (Machine::reach()): the rows it computes are those of the whole stream, bit for bit.
+    Machine machine;
+    std::string error;
+    if (!machine.assign(model, error)) return;
+    const auto [begin, end] = part_of(n > 1 ? n - 1 : 0, threads, t);  // scored tokens begin + 1 .. end
+    if (begin == end) return;
+    const size_t from = begin > machine.reach() ? begin - machine.reach() : 0;
+    const std::vector<int32_t> part(tokens.begin() + long(from), tokens.begin() + long(end + 1));
+    parts[t] = machine.evaluate(part, begin + 1 - from);
   });
   HeldOutScore score;
-  double total_nats = 0.0;
-  for (double x : nats) total_nats += x;
-  for (size_t i = 1; i < n; ++i) score.bytes += token_bytes_[size_t(tokens[i])];
-  score.tokens = n > 0 ? n - 1 : 0;
-  score.bits_per_byte = score.bytes > 0 ? total_nats / std::log(2.0) / double(score.bytes) : 0.0;
+  double bits = 0.0;
+  for (const Evaluation& e : parts) bits += e.bits, score.tokens += e.tokens, score.bytes += e.bytes;
+  score.bits_per_byte = score.bytes > 0 ? bits / double(score.bytes) : 0.0;
   return score;
 }
 

@@ -24,7 +24,10 @@ struct TrainOptions {
   ModelConfig config;              // dim, layers, slots, context, position, max_context (vocab: from the merges)
   size_t steps = 1000;             // optimizer steps in the whole run
   size_t batch_sequences = 16;     // sequences per step
-  size_t sequence_tokens = 0;      // positions per sequence (0: max_context)
+  size_t sequence_tokens = 0;      // positions per sequence (0: 4 × max_context, so that most
+                                   // positions read a full window, as they are read; DESIGN §6)
+  float paragraph_starts = 0.0f;   // the share of sequences that start at a paragraph's first
+                                   // token (else anywhere): texts people type start there
   float learning_rate = 1e-2f;     // peak, after warm-up
   size_t warmup_steps = 100;       // linear from 0 to the peak
   float final_lr_fraction = 0.1f;  // cosine decay from the peak to this fraction at the last step
@@ -62,18 +65,26 @@ struct RunClock {
   uint64_t tokens = 0;   // tokens predicted
 };
 
-// Bits per byte of a held-out text by the protocol of DESIGN §6 (what `memread eval` reports).
+// Bits per byte of a held-out text read as one stream (DESIGN §6; what `memread eval` reports).
 struct HeldOutScore {
   double bits_per_byte = 0.0;
   size_t tokens = 0;  // tokens scored
   size_t bytes = 0;   // their bytes
 };
 
+// The index of every paragraph's first token in `tokens`: 0, and every token after one whose bytes
+// end in a newline (the corpus ends each paragraph with one; a token that spans it starts none).
+std::vector<size_t> paragraph_starts_of(const std::vector<int32_t>& tokens,
+                                        const std::vector<std::pair<int32_t, int32_t>>& merges);
+
 class Trainer {
  public:
-  // `train_tokens`: the training text, tokenized with `merges`; `token_bytes[v]`: bytes of token v.
+  // `train_tokens`: the training text, tokenized with `merges`; `token_bytes[v]`: bytes of token v;
+  // `paragraph_starts`: the token index of every paragraph's first token (where a sequence may
+  // start for options.paragraph_starts; see paragraph_starts_of).
   Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int32_t>> merges,
-          std::vector<int32_t> train_tokens, std::vector<size_t> token_bytes);
+          std::vector<int32_t> train_tokens, std::vector<size_t> token_bytes,
+          std::vector<size_t> paragraph_starts = {});
 
   const TrainOptions& options() const { return options_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -83,6 +94,8 @@ class Trainer {
 
   // One optimizer step over options.batch_sequences sequences.
   StepReport train_step();
+  // The first token of sequence b of the next step, drawn from (seed, step, b).
+  size_t sequence_start(size_t b) const;
   double learning_rate_at(size_t step) const;
 
   // The tail average (options.average_last): how many steps' parameters it holds so far, and how
@@ -92,7 +105,9 @@ class Trainer {
   // After the last step: the parameters become the tail average (unchanged when it is empty).
   void take_tail_average();
 
-  // Held-out bits per byte of `tokens` (windows in parallel, summed in window order).
+  // Held-out bits per byte of `tokens`, read as one stream by the machine of the current
+  // parameters (Machine::evaluate): one part of the stream per thread, each read from the tokens
+  // its first prediction reaches back to, the parts' bits summed in order.
   HeldOutScore evaluate(const std::vector<int32_t>& tokens) const;
 
   // The bank of the current parameters (metadata left empty).
@@ -123,6 +138,7 @@ class Trainer {
   std::vector<std::pair<int32_t, int32_t>> merges_;
   std::vector<int32_t> train_tokens_;
   std::vector<size_t> token_bytes_;
+  std::vector<size_t> paragraph_starts_;  // those with a whole sequence after them
   ParameterLayout layout_;
   const KernelSet& kernels_;
   std::vector<float> parameters_;     // [layout.total]

@@ -17,8 +17,10 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'memread-banks-'));
 const SKIP = process.env.MEMREAD_CLI ? 'runs build/native, not MEMREAD_CLI' : false;
 
 const SHIPPED = [
-  { file: 'en-brown.safetensors', context: 'hidden', position: 'learned' },
-  { file: 'en-brown-seed.safetensors', context: 'input', position: 'none' },
+  // en-brown is read with the rolling window; the seed ships as trained, a version-1 bank
+  // (docs/training.md, "The rolling window")
+  { file: 'en-brown.safetensors', context: 'hidden', position: 'learned', window: 'rolling' },
+  { file: 'en-brown-seed.safetensors', context: 'input', position: 'none', window: 'version1' },
 ];
 
 function inspect(bank) {
@@ -39,12 +41,13 @@ function evaluate(bank, text) {
 }
 
 test('each shipped bank has its form, at most 4 MB, and metadata recording how it was made', { skip: SKIP }, () => {
-  for (const { file, context, position } of SHIPPED) {
+  for (const { file, context, position, window } of SHIPPED) {
     const bank = path.join(ROOT, 'banks', file);
     assert.ok(fs.statSync(bank).size <= 4_000_000, `${file} is at most 4 MB`);
     const info = inspect(bank);
     assert.equal(info.config.context, context, file);
     assert.equal(info.config.position, position, file);
+    assert.equal(info.config.window, window, file);
     const training = JSON.parse(info.training);
     assert.match(training.corpus, /Brown/);
     assert.match(training.split, /ends in 0 test/);

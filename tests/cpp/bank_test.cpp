@@ -121,7 +121,7 @@ std::string config_json(const ModelConfig& c) {
          ",\"vocab_size\":" + std::to_string(c.vocab_size) + ",\"context\":" +
          (c.context == ContextForm::kInput ? "\"input\"" : "\"hidden\"") + ",\"position\":" +
          (c.position == PositionForm::kLearned ? "\"learned\"" : "\"none\"") +
-         ",\"max_context\":" + std::to_string(c.max_context) + "}";
+         ",\"max_context\":" + std::to_string(c.max_context) + ",\"window\":\"rolling\"}";
 }
 
 void append_le(std::vector<uint8_t>& out, uint64_t value, int bytes) {
@@ -1431,8 +1431,8 @@ std::vector<uint8_t> with_config_text(const std::string& config) {
 // The tiny bank's config with one member's JSON replaced (or removed when value is empty).
 std::string config_with(const std::string& key, const std::string& value) {
   const char* keys[] = {"format_version", "dim", "layers", "slots", "vocab_size", "context",
-                        "position", "max_context"};
-  const char* values[] = {"1", "4", "2", "3", "259", "\"hidden\"", "\"learned\"", "5"};
+                        "position", "max_context", "window"};
+  const char* values[] = {"1", "4", "2", "3", "259", "\"hidden\"", "\"learned\"", "5", "\"rolling\""};
   std::string out = "{";
   for (size_t i = 0; i < std::size(keys); ++i) {
     std::string v = key == keys[i] ? value : values[i];
@@ -1447,7 +1447,7 @@ TEST(BankConfig, TheTestsConfigIsValid) {
   EXPECT_TRUE(same_bank(expect_load_ok(with_config_text(config_with("", ""))), tiny_bank()));
   // Key order does not matter.
   EXPECT_TRUE(same_bank(
-      expect_load_ok(with_config_text("{\"max_context\":5,\"position\":\"learned\",\"context\":"
+      expect_load_ok(with_config_text("{\"window\":\"rolling\",\"max_context\":5,\"position\":\"learned\",\"context\":"
                                       "\"hidden\",\"vocab_size\":259,\"slots\":3,\"layers\":2,"
                                       "\"dim\":4,\"format_version\":1}")),
       tiny_bank()));
@@ -1481,11 +1481,23 @@ TEST(BankConfig, MissingOrMalformed) {
 
 TEST(BankConfig, EveryKeyRequired) {
   for (const char* key : {"format_version", "dim", "layers", "slots", "vocab_size", "context",
-                          "position", "max_context"}) {
+                          "position", "max_context"}) {  // ("window" is optional: version 1 without it)
     SCOPED_TRACE(key);
     expect_load_error(with_config_text(config_with(key, "")),
                       std::string("memread.config: missing key \"") + key + "\"");
   }
+}
+
+TEST(BankConfig, WithoutAWindowKeyABankIsOfTheVersion1WindowAndWritesBackAsItCame) {
+  FileSpec spec = bank_spec(tiny_bank());
+  spec.set_metadata("memread.config", config_with("window", ""));
+  Bank bank;
+  std::string error;
+  const std::vector<uint8_t> bytes = spec.bytes();
+  ASSERT_TRUE(load_bank(bytes.data(), bytes.size(), bank, error)) << error;
+  EXPECT_EQ(bank.config.window, WindowForm::kVersion1);
+  EXPECT_EQ(config_to_json(bank.config).find("window"), std::string::npos);
+  EXPECT_EQ(tiny_bank().config.window, WindowForm::kRolling);
 }
 
 TEST(BankConfig, TypesAndBounds) {
@@ -1527,6 +1539,8 @@ TEST(BankConfig, TypesAndBounds) {
       {"context", "1", "context is an integer, not a string"},
       {"position", "\"absolute\"", "position \"absolute\" is neither \"none\" nor \"learned\""},
       {"position", "null", "position is null, not a string"},
+      {"window", "\"sliding\"", "window \"sliding\" is not \"rolling\""},
+      {"window", "1", "window is an integer, not a string"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.error);
@@ -1541,7 +1555,7 @@ TEST(BankConfig, HostileSizesAreRefusedBeforeAllocation) {
   FileSpec spec = bank_spec(tiny_bank());
   spec.set_metadata("memread.config", "{\"format_version\":1,\"dim\":16384,\"layers\":2,"
                                        "\"slots\":1048576,\"vocab_size\":1048576,\"context\":"
-                                       "\"hidden\",\"position\":\"none\",\"max_context\":65536}");
+                                       "\"hidden\",\"position\":\"none\",\"max_context\":65536,\"window\":\"rolling\"}");
   spec.entry("embed").shape = {1048576, 16384};
   expect_load_error(spec.bytes(), "tensor \"embed\": data_offsets");
   expect_load_error(spec.bytes(), "needs 68719476736");

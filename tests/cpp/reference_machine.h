@@ -39,51 +39,70 @@ inline std::vector<Vec> rows_of(const std::vector<float>& m, size_t rows, size_t
   return out;
 }
 
-// Logits of the token after `tokens` (non-empty): the last T tokens read as a text of their own.
-inline Vec logits(const Bank& bank, const std::vector<int32_t>& tokens) {
+// Every position's states, read whole from the first token with the rolling window: position i's
+// context read sees positions i − T … i − 1. a: x^(L−1) (the last layer's input), b: the state
+// entering the last layer's swapped read, h: x^L. [n][d] each.
+struct States {
+  std::vector<Vec> a, b, h;
+};
+
+inline States states(const Bank& bank, const std::vector<int32_t>& tokens) {
   const ModelConfig& c = bank.config;
-  const size_t d = c.dim;
-  const size_t start = tokens.size() > c.max_context ? tokens.size() - c.max_context : 0;
-  const std::vector<int32_t> window(tokens.begin() + start, tokens.end());
-  const size_t n = window.size();
+  const size_t d = c.dim, T = c.max_context;
+  const size_t n = tokens.size();
 
   // x⁰_j = E[t_j]
   std::vector<Vec> x0(n, Vec(d));
   for (size_t j = 0; j < n; ++j)
-    for (size_t k = 0; k < d; ++k) x0[j][k] = bank.embed[size_t(window[j]) * d + k];
+    for (size_t k = 0; k < d; ++k) x0[j][k] = bank.embed[size_t(tokens[j]) * d + k];
 
+  States out;
   std::vector<Vec> x = x0;  // xˡ for every position
   for (size_t l = 0; l < c.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
     const std::vector<Vec> K = rows_of(layer.keys, c.slots, d), V = rows_of(layer.values, c.slots, d);
     const std::vector<Vec>& C = c.context == ContextForm::kHidden ? x : x0;  // C_l
-    std::vector<Vec> next(n);
+    std::vector<Vec> next(n), swapped_input(n);
     for (size_t i = 0; i < n; ++i) {
       Vec h = x[i];
       Vec a = mem(h, K, V, layer.temp_assoc);
       for (size_t k = 0; k < d; ++k) h[k] += a[k];
-      // context: rows j < i, bias P_l[i − j − 1]
-      std::vector<Vec> previous(C.begin(), C.begin() + i);
+      // context: rows i − T ≤ j < i, bias P_l[i − j − 1]
+      const size_t first = i > T ? i - T : 0;
+      std::vector<Vec> previous(C.begin() + long(first), C.begin() + long(i));
       Vec bias;
       if (c.position == PositionForm::kLearned) {
-        for (size_t j = 0; j < i; ++j) bias.push_back(layer.position[i - j - 1]);
+        for (size_t j = first; j < i; ++j) bias.push_back(layer.position[i - j - 1]);
       }
       Vec r = mem(h, previous, previous, layer.temp_context, bias);
       for (size_t k = 0; k < d; ++k) h[k] += r[k];
+      swapped_input[i] = h;
       Vec m = mem(h, V, K, layer.temp_mlp);
       for (size_t k = 0; k < d; ++k) h[k] += m[k];
       next[i] = h;
     }
+    if (l + 1 == c.layers) out.a = x, out.b = swapped_input;
     x = next;
   }
-  // z = x_{n−1}ᴸ · Eᵀ / τ_out
-  Vec z(c.vocab_size);
-  for (size_t v = 0; v < c.vocab_size; ++v) {
+  out.h = x;
+  return out;
+}
+
+// z = h · Eᵀ / τ_out
+inline Vec readout(const Bank& bank, const Vec& h) {
+  const size_t d = bank.config.dim;
+  Vec z(bank.config.vocab_size);
+  for (size_t v = 0; v < z.size(); ++v) {
     double dot = 0.0;
-    for (size_t k = 0; k < d; ++k) dot += x[n - 1][k] * bank.embed[v * d + k];
+    for (size_t k = 0; k < d; ++k) dot += h[k] * bank.embed[v * d + k];
     z[v] = dot / bank.readout_temp;
   }
   return z;
+}
+
+// Logits of the token after `tokens` (non-empty).
+inline Vec logits(const Bank& bank, const std::vector<int32_t>& tokens) {
+  return readout(bank, states(bank, tokens).h.back());
 }
 
 }  // namespace memread::reference

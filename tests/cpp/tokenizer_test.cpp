@@ -1,6 +1,7 @@
 // The byte-level BPE tokenizer (DESIGN §3) against a naive encoder written straight from the spec,
 // on hand-made cases, random merge tables and every kind of text (valid UTF-8 or not).
 // Built natively and as wasm under Node.
+#include "model/text_tokens.h"
 #include "model/tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -358,6 +359,111 @@ TEST(Tokenizer, MatchesTheReferenceOnALongTextWithManyMerges) {
   const Ids ids = tokenizer.encode(text);
   EXPECT_EQ(ids, naive_encode(text, merges));
   EXPECT_EQ(tokenizer.decode(ids), text);
+}
+
+TEST(Tokenizer, ASafeCutSplitsTheTokensExactly) {
+  // Random tables (with their duplicates and overlapping runs): at every cut can_cut_between
+  // allows, the text's tokens are its two parts' tokens, end to end.
+  std::mt19937 rng(7);
+  const std::vector<std::string> alphabets = {"ab", "abc", "abcd ", "ab\0\xFF"s};
+  size_t cuts = 0;
+  for (int table = 0; table < 300; ++table) {
+    const std::string& alphabet = alphabets[table % alphabets.size()];
+    const std::string sample = random_text(rng, alphabet, 120);
+    const Tokenizer tokenizer = make_tokenizer(random_merges(rng, alphabet, sample, 1 + rng() % 30));
+    const std::string text = random_text(rng, alphabet, 80);
+    const Ids whole = tokenizer.encode(text);
+    for (size_t c = 1; c < text.size(); ++c) {
+      if (!tokenizer.can_cut_between(uint8_t(text[c - 1]), uint8_t(text[c]))) continue;
+      ++cuts;
+      Ids parts = tokenizer.encode(text.substr(0, c));
+      const Ids after = tokenizer.encode(text.substr(c));
+      parts.insert(parts.end(), after.begin(), after.end());
+      ASSERT_EQ(parts, whole) << "table " << table << ", cut " << c << " of \"" << text << "\"";
+    }
+  }
+  EXPECT_GT(cuts, 1000u);  // the property was put to the test, not vacuously true
+}
+
+TEST(Tokenizer, EveryPairAMergeJoinsForbidsTheCut) {
+  const Tokenizer tokenizer = make_tokenizer({{'a', 'b'}, {256, 'c'}, {'c', 'c'}});
+  EXPECT_FALSE(tokenizer.can_cut_between('a', 'b'));
+  EXPECT_FALSE(tokenizer.can_cut_between('b', 'c'));  // "ab" + "c": the junction of merge 1
+  EXPECT_FALSE(tokenizer.can_cut_between('c', 'c'));
+  EXPECT_TRUE(tokenizer.can_cut_between('a', 'c'));
+  EXPECT_TRUE(tokenizer.can_cut_between('b', 'a'));
+  EXPECT_TRUE(Tokenizer().can_cut_between('a', 'b'));  // no merges: every cut is safe
+}
+
+TEST(TextTokens, EqualsAFreshEncodeThroughEveryKindOfEdit) {
+  // A text typed, pasted, edited in the middle, cut short and replaced, under tables learnt from
+  // English-like text, random tables, and no merges: each result is tokenizer.encode's.
+  std::mt19937 rng(31);
+  const std::string words[] = {"the ", "memory ", "reads ", "a ", "bank ", "of ", "keys. ", "ёж ", "🙂 ", "\n"};
+  std::string english;
+  while (english.size() < 6000) english += words[rng() % (sizeof(words) / sizeof(words[0]))];
+  std::vector<Tokenizer> tokenizers = {make_tokenizer(train_merges(english.substr(0, 3000), 300)), Tokenizer()};
+  for (int table = 0; table < 20; ++table) {
+    const std::string sample = random_text(rng, "abc ", 120);
+    tokenizers.push_back(make_tokenizer(random_merges(rng, "abc ", sample, 1 + rng() % 30)));
+  }
+  for (size_t t = 0; t < tokenizers.size(); ++t) {
+    const Tokenizer& tokenizer = tokenizers[t];
+    std::string source = english;
+    if (t >= 2) {
+      for (source.clear(); source.size() < 3000;) source += random_text(rng, "abc ", 3000);
+    }
+    TextTokens text_tokens;
+    std::string text;
+    for (int edit = 0; edit < 300; ++edit) {
+      const unsigned kind = rng() % 10;
+      const size_t at = text.empty() ? 0 : rng() % (text.size() + 1);
+      if (kind < 5) {
+        text += source[(text.size() + edit) % source.size()];  // typed at the end
+      } else if (kind == 5 && !text.empty()) {
+        text.pop_back();  // backspace
+      } else if (kind == 6) {
+        text.insert(at, source.substr(rng() % 2000, rng() % 400));  // a paste anywhere
+      } else if (kind == 7) {
+        text.erase(at, rng() % 20);  // a deletion anywhere
+      } else if (kind == 8 && at < text.size()) {
+        text[at] = source[rng() % source.size()];  // a replaced byte
+      } else if (rng() % 8 == 0) {
+        text = source.substr(rng() % 100, rng() % 800);  // another text altogether
+      }
+      ASSERT_EQ(text_tokens.encode(tokenizer, text), tokenizer.encode(text)) << "tokenizer " << t << ", edit " << edit;
+    }
+  }
+}
+
+TEST(TextTokens, TypingAtTheEndOfALongTextEncodesAFewBytes) {
+  std::mt19937 rng(5);
+  const std::string words[] = {"The ", "jury ", "said ", "Friday ", "an ", "investigation ", "of ", "Atlanta's ",
+                               "recent ", "primary ", "election ", "produced ", "\"no ", "evidence\" ", "that ",
+                               "any ", "irregularities ", "took ", "place. ", "(1961) ", "quick, ", "brown; ",
+                               "fox? ", "jumps! ", "over ", "lazy ", "dogs.\n"};
+  std::string text;
+  while (text.size() < 100000) text += words[rng() % (sizeof(words) / sizeof(words[0]))];
+  const Tokenizer tokenizer = make_tokenizer(train_merges(text.substr(0, 3000), 100));
+  TextTokens text_tokens;
+  text_tokens.encode(tokenizer, text);
+  EXPECT_EQ(text_tokens.bytes_encoded(), text.size());
+  size_t most = 0;
+  for (const char c : std::string("memory reads")) {
+    text += c;
+    EXPECT_EQ(text_tokens.encode(tokenizer, text), tokenizer.encode(text));
+    most = std::max(most, text_tokens.bytes_encoded());
+  }
+  EXPECT_LT(most, 64u);
+  // A table that joins every pair has no safe cut: the whole text is encoded, and still right.
+  Merges every_pair;
+  for (int a = 0; a < 256; ++a) every_pair.emplace_back(a, 'x');
+  for (int b = 0; b < 256; ++b) every_pair.emplace_back('x', b);
+  const Tokenizer joining = make_tokenizer(every_pair);
+  TextTokens whole;
+  whole.encode(joining, "xxxxxxxxxx");
+  EXPECT_EQ(whole.encode(joining, "xxxxxxxxxxx"), joining.encode("xxxxxxxxxxx"));
+  EXPECT_EQ(whole.bytes_encoded(), 11u);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ const Form kForms[] = {
     {ContextForm::kHidden, PositionForm::kLearned, "hidden_learned"},
 };
 
-ModelConfig gradient_config(const Form& form) {
+ModelConfig gradient_config(const Form& form, size_t max_context = 9) {
   ModelConfig c;
   c.dim = 5;  // not a multiple of the SIMD width
   c.layers = 2;
@@ -36,7 +36,7 @@ ModelConfig gradient_config(const Form& form) {
   c.vocab_size = 256 + 3;
   c.context = form.context;
   c.position = form.position;
-  c.max_context = 9;
+  c.max_context = max_context;
   return c;
 }
 
@@ -79,62 +79,67 @@ TEST_P(TrainGradient, EveryParameterKindMatchesFiniteDifferencesOfTheReference) 
   const Form& form = kForms[std::get<0>(GetParam())];
   const KernelSet& kernels = kernel_set(std::get<1>(GetParam()));
   if (!kernel_set_supported(kernels)) GTEST_SKIP() << kernels.name << ": this CPU lacks its instructions";
-  const ParameterLayout layout(gradient_config(form));
-  std::vector<float> p = random_parameters(layout, 7);
-  // 8 tokens: 7 positions, a repeated token (its embedding row gets two lookups' gradients)
-  const std::vector<int32_t> tokens = {258, 'x', 256, 'q', 'x', 257, 'e', 'x'};
-  const size_t positions = tokens.size() - 1, first_scored = 2;
+  // T = 9 covers the sequence; T = 3 is the rolling window's band: the sequence is read in blocks
+  // of 3 rows, each reading the 3 positions before it.
+  for (size_t T : {9, 3}) {
+    SCOPED_TRACE("max_context " + std::to_string(T));
+    const ParameterLayout layout(gradient_config(form, T));
+    std::vector<float> p = random_parameters(layout, 7);
+    // 8 tokens: 7 positions, a repeated token (its embedding row gets two lookups' gradients)
+    const std::vector<int32_t> tokens = {258, 'x', 256, 'q', 'x', 257, 'e', 'x'};
+    const size_t positions = tokens.size() - 1, first_scored = 2;
 
-  StepWeights weights;
-  weights.refresh(layout, p);
-  SequenceWorkspace workspace(layout.config, positions);
-  std::vector<float> gradient(layout.total, 0.0f);
-  const double loss = sequence_loss(kernels, weights, tokens.data(), positions, first_scored,
-                                    workspace, gradient.data());
-  EXPECT_NEAR(loss, reference_loss(layout, p, tokens, first_scored), 1e-4 * std::abs(loss));
+    StepWeights weights;
+    weights.refresh(layout, p);
+    SequenceWorkspace workspace(layout.config, positions);
+    std::vector<float> gradient(layout.total, 0.0f);
+    const double loss = sequence_loss(kernels, weights, tokens.data(), positions, first_scored,
+                                      workspace, gradient.data());
+    EXPECT_NEAR(loss, reference_loss(layout, p, tokens, first_scored), 1e-4 * std::abs(loss));
 
-  // Which parameters to check: every temperature and position bias, the embedding rows of the
-  // tokens read and of some never read (readout only), and a spread of K and V entries.
-  std::vector<std::pair<std::string, size_t>> checked;
-  const size_t d = layout.config.dim;
-  for (int32_t token : {258, int32_t('x'), 257, int32_t('e'), int32_t('z'), 0})
-    for (size_t k = 0; k < d; k += 2) checked.push_back({"E[" + std::to_string(token) + "]", layout.embed + size_t(token) * d + k});
-  for (size_t l = 0; l < layout.config.layers; ++l) {
-    const std::string layer = "layer " + std::to_string(l) + " ";
-    for (size_t i = 0; i < layout.config.slots * d; i += 3) {
-      checked.push_back({layer + "K", layout.keys[l] + i});
-      checked.push_back({layer + "V", layout.values[l] + i});
+    // Which parameters to check: every temperature and position bias, the embedding rows of the
+    // tokens read and of some never read (readout only), and a spread of K and V entries.
+    std::vector<std::pair<std::string, size_t>> checked;
+    const size_t d = layout.config.dim;
+    for (int32_t token : {258, int32_t('x'), 257, int32_t('e'), int32_t('z'), 0})
+      for (size_t k = 0; k < d; k += 2) checked.push_back({"E[" + std::to_string(token) + "]", layout.embed + size_t(token) * d + k});
+    for (size_t l = 0; l < layout.config.layers; ++l) {
+      const std::string layer = "layer " + std::to_string(l) + " ";
+      for (size_t i = 0; i < layout.config.slots * d; i += 3) {
+        checked.push_back({layer + "K", layout.keys[l] + i});
+        checked.push_back({layer + "V", layout.values[l] + i});
+      }
+      const char* temps[] = {"log τ assoc", "log τ ctx", "log τ mlp"};
+      for (size_t i = 0; i < 3; ++i) checked.push_back({layer + temps[i], layout.log_temps[l] + i});
+      if (layout.config.position == PositionForm::kLearned)
+        for (size_t i = 0; i < layout.config.max_context; ++i) checked.push_back({layer + "P[" + std::to_string(i) + "]", layout.position[l] + i});
     }
-    const char* temps[] = {"log τ assoc", "log τ ctx", "log τ mlp"};
-    for (size_t i = 0; i < 3; ++i) checked.push_back({layer + temps[i], layout.log_temps[l] + i});
-    if (layout.config.position == PositionForm::kLearned)
-      for (size_t i = 0; i < layout.config.max_context; ++i) checked.push_back({layer + "P[" + std::to_string(i) + "]", layout.position[l] + i});
-  }
-  checked.push_back({"log τ out", layout.log_readout_temp});
+    checked.push_back({"log τ out", layout.log_readout_temp});
 
-  double largest = 0.0;
-  std::vector<double> numeric(checked.size());
-  for (size_t c = 0; c < checked.size(); ++c) {
-    const size_t at = checked[c].second;
-    const float original = p[at];
-    const float up = original + 1e-3f, down = original - 1e-3f;  // the steps floats can hold
-    p[at] = up;
-    const double loss_up = reference_loss(layout, p, tokens, first_scored);
-    p[at] = down;
-    const double loss_down = reference_loss(layout, p, tokens, first_scored);
-    p[at] = original;
-    numeric[c] = (loss_up - loss_down) / (double(up) - double(down));
-    largest = std::max(largest, std::abs(numeric[c]));
+    double largest = 0.0;
+    std::vector<double> numeric(checked.size());
+    for (size_t c = 0; c < checked.size(); ++c) {
+      const size_t at = checked[c].second;
+      const float original = p[at];
+      const float up = original + 1e-3f, down = original - 1e-3f;  // the steps floats can hold
+      p[at] = up;
+      const double loss_up = reference_loss(layout, p, tokens, first_scored);
+      p[at] = down;
+      const double loss_down = reference_loss(layout, p, tokens, first_scored);
+      p[at] = original;
+      numeric[c] = (loss_up - loss_down) / (double(up) - double(down));
+      largest = std::max(largest, std::abs(numeric[c]));
+    }
+    ASSERT_GT(largest, 1e-2);  // the check means something
+    size_t nonzero = 0;
+    for (size_t c = 0; c < checked.size(); ++c) {
+      const double analytic = gradient[checked[c].second];
+      nonzero += std::abs(numeric[c]) > 1e-6;
+      EXPECT_NEAR(analytic, numeric[c], 2e-3 * largest + 1e-2 * std::abs(numeric[c]))
+          << checked[c].first << " (flat index " << checked[c].second << ")";
+    }
+    EXPECT_GT(nonzero, checked.size() / 2);
   }
-  ASSERT_GT(largest, 1e-2);  // the check means something
-  size_t nonzero = 0;
-  for (size_t c = 0; c < checked.size(); ++c) {
-    const double analytic = gradient[checked[c].second];
-    nonzero += std::abs(numeric[c]) > 1e-6;
-    EXPECT_NEAR(analytic, numeric[c], 2e-3 * largest + 1e-2 * std::abs(numeric[c]))
-        << checked[c].first << " (flat index " << checked[c].second << ")";
-  }
-  EXPECT_GT(nonzero, checked.size() / 2);
 }
 
 // Dropout (training only): with the masks held fixed by the seed, the pass is a function of the

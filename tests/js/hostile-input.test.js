@@ -213,16 +213,25 @@ test('empty text: predict, complete, trace, slotWeights and generate throw EMPTY
   machine.dispose();
 });
 
-test('a text longer than the window is read as its last maxContext tokens', async () => {
+test('a text longer than the window is read whole (the rolling window), as typed or pasted', async () => {
   const machine = await loadMachine(bankBytes);
   const T = machine.info.config.maxContext;
+  assert.equal(machine.info.config.window, 'rolling');
   const text = 'The Fulton County Grand Jury said Friday an investigation of the election. '.repeat(20);
   const ids = machine.tokenize(text);
   assert.ok(ids.length > 4 * T);
+  // The trace shows what the last position's context read sees: its last T tokens.
   const trace = machine.trace(text);
-  assert.equal(trace.windowStart, ids.length - T);
-  assert.deepEqual(Array.from(trace.ids), Array.from(ids.subarray(ids.length - T)));
-  assert.equal(machine.slotWeights(text, { layer: 0, slot: 0 }).length, T);
+  assert.equal(trace.windowStart, ids.length - 1 - T);
+  assert.deepEqual(Array.from(trace.ids), Array.from(ids.subarray(ids.length - 1 - T)));
+  assert.equal(trace.layers[0].context.length, T);
+  assert.equal(machine.slotWeights(text, { layer: 0, slot: 0 }).length, T + 1);
+  // Pasted at once or typed a character at a time, the prediction is the same, bit for bit.
+  const pasted = machine.predict(text, { topK: 5 });
+  const typed = await loadMachine(bankBytes);
+  for (let i = 1; i <= text.length; i += 7) typed.predict(text.slice(0, i), { topK: 1 });
+  assert.deepEqual(typed.predict(text, { topK: 5 }), pasted);
+  typed.dispose();
   machine.dispose();
 });
 
@@ -253,7 +262,7 @@ test('10 MB of text: tokenize, predict, trace and evaluate work, and the machine
   assert.equal(timed('predict again (same text)', () => machine.predict(text, { topK: 5 })).length, 5);
   assert.equal(timed('predict after one more character', () => machine.predict(text + 'x', { topK: 5 })).length, 5);
   const trace = timed('trace', () => machine.trace(text));
-  assert.equal(trace.windowStart, ids.length - machine.info.config.maxContext);
+  assert.equal(trace.windowStart, ids.length - 1 - machine.info.config.maxContext);
   const evaluation = timed('evaluate', () => machine.evaluate(text));
   assert.equal(evaluation.tokens, ids.length - 1, 'every token but the first is scored');
   assert.equal(evaluation.bytes, bytes - machine.detokenize([ids[0]]).length, 'every byte but the first token\'s');

@@ -85,6 +85,7 @@ test('info describes the bank', async () => {
   const machine = await loadMachine(hiddenBytes);
   assert.deepEqual(machine.info.config, {
     formatVersion: 1, dim: 16, layers: 2, slots: 32, vocabSize: 296, context: 'hidden', position: 'learned', maxContext: 32,
+    window: 'rolling',
   });
   assert.equal(machine.info.name, 'random');
   assert.equal(machine.info.bytes, hiddenBytes.length);

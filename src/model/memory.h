@@ -1,0 +1,110 @@
+// Memories (DESIGN §10): an episodic memory attached to a machine, written from a text with
+// forward passes only, read at the end of the machine, before the readout. Removing it restores
+// the bank exactly.
+//
+//   slot i of a text (predicting t_{i+1}): key u_i = concat(unit(a_i), unit(b_i), unit(h_i)) / √3,
+//     a_i: the state entering the last layer's associative read (x^(L−1)_i),
+//     b_i: the state entering its swapped read, h_i: the final state x^L_i;  value w_i (d)
+//   read, for the last position's key u: cos_j = u·U_j; with gate τ and sharpness β,
+//     weight_j = exp(β·cos_j) / (exp(β·τ) + Σ_{k: cos_k ≥ τ} exp(β·cos_k))  if cos_j ≥ τ, else 0
+//     h ← h + Σ_j weight_j·w_j      (exactly 0 when no slot is within the gate)
+//
+// Keys and values are kept as binary16, as the memory file stores them, so a memory and its file
+// read alike. The read looks at the slots' key signs first: a slot whose key differs in sign from
+// u in more coordinates than u's smallest squares allow cannot be within the gate (docs/memory.md),
+// so only the others have their cosine computed. The result equals a full scan's, bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/float_buffer.h"
+#include "model/sha256.h"
+
+namespace memread {
+
+struct MemoryParams {
+  float alpha = 1.0f;         // α: the write's step
+  uint32_t passes = 3;        // P: passes of the delta rule
+  float sharpness = 1000.0f;  // β
+  float gate = 0.999f;        // τ: the least cosine a slot is read at
+};
+
+// The problem with `params` in words, or "" when they are valid.
+std::string check_memory_params(const MemoryParams& params);
+
+// A slot within the gate of a read, and its weight.
+struct Recall {
+  uint32_t slot;
+  float weight;
+};
+
+class Memory {
+ public:
+  // An empty memory for a bank of dimension `dim` whose file has digest `bank`.
+  Memory(size_t dim, const MemoryParams& params, const Sha256& bank);
+  Memory(Memory&&) = default;
+  Memory& operator=(Memory&&) = default;
+
+  size_t slots() const { return slots_; }
+  size_t dim() const { return dim_; }          // d: a value's length
+  size_t key_dim() const { return 3 * dim_; }  // a key's length
+  const MemoryParams& params() const { return params_; }
+  const Sha256& bank_digest() const { return bank_; }
+  // The texts the slots were written from, one after another (DESIGN §10: a trace shows the
+  // passage a read recalled).
+  const std::string& source() const { return source_; }
+  // Where slot s's predicted token starts in source() (bytes).
+  uint32_t offset(size_t slot) const { return offsets_.data()[slot]; }
+  const uint16_t* key(size_t slot) const { return keys_.data() + slot * key_dim(); }      // F16 [3d]
+  const uint16_t* value(size_t slot) const { return values_.data() + slot * dim_; }       // F16 [d]
+  // Bytes the slots and the source hold.
+  size_t bytes() const;
+  // What a memory of `slots` slots of dimension `dim` holds, in bytes (less its source).
+  static size_t bytes_per_slot(size_t dim);
+
+  // The slots within the gate of key u(3d), by slot, and their weights (empty: none is).
+  void recall(const float* u, std::vector<Recall>& out) const;
+  // The same by computing every slot's cosine: what recall() must equal (the tests check it).
+  void recall_every_slot(const float* u, std::vector<Recall>& out) const;
+  // out(d) += Σ weight·w over `recalled` (their values widened from F16).
+  void add_values(const std::vector<Recall>& recalled, float* out) const;
+
+  // ---- Filling a memory (the writer, the file loader) ----
+  // Makes room for `slots` slots, copying the first `kept` (≤ both memories' counts) of
+  // `previous` (null: none); the rest are zero until set. False when it does not fit (the memory
+  // is then empty).
+  bool allocate(size_t slots, const Memory* previous, size_t kept);
+  // Slot s's key (3d floats, rounded to F16 here), offset, and value (d floats, rounded).
+  void set_key(size_t slot, const float* key, uint32_t offset);
+  void set_value(size_t slot, const float* value);
+  // The same from the F16 bits a file holds.
+  void set_key_bits(size_t slot, const uint16_t* key, uint32_t offset);
+  void set_value_bits(size_t slot, const uint16_t* value);
+  void set_source(std::string source) { source_ = std::move(source); }
+
+ private:
+  // The gate's weights of the slots `candidates` lets through whose cosine is ≥ τ.
+  template <typename Candidates>
+  void recall_slots(const float* u, std::vector<Recall>& out, Candidates&& candidates) const;
+  float cosine(const float* u, size_t slot) const;
+  size_t sign_words() const { return (key_dim() + 63) / 64; }
+
+  size_t dim_;
+  MemoryParams params_;
+  Sha256 bank_;
+  size_t slots_ = 0;
+  float key_norm_bound_ = 0.0f;  // ≥ |U_j|² of every rounded key (the sign test's bound)
+  HeapArray<uint16_t> keys_;     // [slots, 3d] F16: unit vectors rounded
+  HeapArray<uint16_t> values_;   // [slots, d] F16
+  HeapArray<uint64_t> signs_;    // [slots, words] bit k of word w: key coordinate 64w + k is negative
+  HeapArray<uint32_t> offsets_;  // [slots]
+  std::string source_;
+};
+
+// The key of a position: u(3d) = concat(unit(a), unit(b), unit(h)) / √3 (a zero part stays zero).
+void memory_key(const float* a, const float* b, const float* h, size_t d, float* u);
+
+}  // namespace memread

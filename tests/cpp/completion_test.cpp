@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "machine_support.h"
 #include "model/completion.h"
 #include "model/random_bank.h"
 #include "model/safetensors.h"
@@ -24,13 +25,6 @@ Bank small_bank(ContextForm context, PositionForm position, uint64_t seed) {
   config.position = position;
   config.max_context = 32;
   return make_random_bank(config, 12, kSampleEnglish, seed);
-}
-
-Machine machine_of(const Bank& bank) {
-  Machine machine;
-  std::string error;
-  EXPECT_TRUE(machine.assign(bank, error)) << error;
-  return machine;
 }
 
 size_t utf8_length(unsigned char lead) { return lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }

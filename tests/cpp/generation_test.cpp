@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "machine_support.h"
 #include "model/generation.h"
 #include "model/random_bank.h"
 
@@ -22,13 +23,6 @@ Bank small_bank(uint64_t seed) {
   config.position = PositionForm::kLearned;
   config.max_context = 16;
   return make_random_bank(config, 12, kSampleEnglish, seed);
-}
-
-Machine machine_of(const Bank& bank) {
-  Machine machine;
-  std::string error;
-  EXPECT_TRUE(machine.assign(bank, error)) << error;
-  return machine;
 }
 
 GenerationOptions sampled(float temperature, size_t top_k = 0, float top_p = 1.0f) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "machine_support.h"
 #include "model/machine.h"
 #include "model/random_bank.h"
 #include "reference_machine.h"
@@ -40,27 +41,12 @@ const Form kForms[] = {
     {ContextForm::kHidden, PositionForm::kLearned, "hidden/learned"},
 };
 
-Machine machine_of(const Bank& bank) {
-  Machine machine;
-  std::string error;
-  EXPECT_TRUE(machine.assign(bank, error)) << error;
-  return machine;
-}
-
 std::vector<int32_t> random_tokens(size_t count, size_t vocab, unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> id(0, int32_t(vocab) - 1);
   std::vector<int32_t> tokens(count);
   for (int32_t& t : tokens) t = id(rng);
   return tokens;
-}
-
-std::vector<float> logits_of(Machine& machine, const std::vector<int32_t>& tokens) {
-  machine.set_tokens(tokens);
-  std::vector<float> logits;
-  ReadError error;
-  EXPECT_TRUE(machine.next_token_logits(logits, error)) << error.message;
-  return logits;
 }
 
 // Logits within 1e-4 of the reference, relative to the largest logit (float32 through the layers).

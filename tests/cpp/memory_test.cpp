@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "machine_support.h"
 #include "model/machine.h"
 #include "model/memory.h"
 #include "model/memory_file.h"
@@ -40,13 +41,6 @@ ModelConfig small_config(ContextForm context) {
   return config;
 }
 
-Machine machine_of(const Bank& bank) {
-  Machine machine;
-  std::string error;
-  EXPECT_TRUE(machine.assign(bank, error)) << error;
-  return machine;
-}
-
 std::shared_ptr<const Memory> remember(const Machine& machine, const std::string& text, const MemoryParams& params = {},
                                        std::shared_ptr<const Memory> previous = nullptr) {
   MemoryWriter writer;
@@ -54,14 +48,6 @@ std::shared_ptr<const Memory> remember(const Machine& machine, const std::string
   EXPECT_TRUE(writer.start(machine, previous, text, params, kDefaultMemoryBytes, error)) << error.message;
   while (!writer.done()) EXPECT_TRUE(writer.step(7, error)) << error.message;
   return writer.result();
-}
-
-std::vector<float> logits_of(Machine& machine, const std::vector<int32_t>& tokens) {
-  machine.set_tokens(tokens);
-  std::vector<float> logits;
-  ReadError error;
-  EXPECT_TRUE(machine.next_token_logits(logits, error)) << error.message;
-  return logits;
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

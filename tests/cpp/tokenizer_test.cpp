@@ -460,10 +460,11 @@ TEST(TextTokens, TypingAtTheEndOfALongTextEncodesAFewBytes) {
   for (int a = 0; a < 256; ++a) every_pair.emplace_back(a, 'x');
   for (int b = 0; b < 256; ++b) every_pair.emplace_back('x', b);
   const Tokenizer joining = make_tokenizer(every_pair);
+  const std::string typed(10, 'x'), one_more(11, 'x');
   TextTokens whole;
-  whole.encode(joining, "xxxxxxxxxx");
-  EXPECT_EQ(whole.encode(joining, "xxxxxxxxxxx"), joining.encode("xxxxxxxxxxx"));
-  EXPECT_EQ(whole.bytes_encoded(), 11u);
+  whole.encode(joining, typed);
+  EXPECT_EQ(whole.encode(joining, one_more), joining.encode(one_more));
+  EXPECT_EQ(whole.bytes_encoded(), one_more.size());
 }
 
 }  // namespace

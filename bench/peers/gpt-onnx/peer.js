@@ -4,27 +4,19 @@
 // runs decoders: one decode step per token, input_ids [1, 1], position_ids [[n]], the past keys
 // and values of the n tokens before as inputs (past_key_values.{l}.key/value [1, 4, n, 48]).
 //
-// Isomorphic (no imports): the caller passes the onnxruntime-web namespace (Node: the file its
-// exports map gives Node; a page: the wasm build from the dev server) and the model's bytes.
+// Isomorphic (it imports only bench/suite.js, which is too): the caller passes the onnxruntime-web
+// namespace (Node: the file its exports map gives Node; a page: the wasm build from the dev
+// server) and the model's bytes.
 //
 // The past's contents do not change the compute time, so they are seeded random floats rather than
 // the keys and values of a real text: built once per context, outside the timed region, and passed
 // on every call as a user's code passes the last step's `present` (with the wasm backend every
 // run copies its inputs into wasm memory and its outputs out again: that is what a user pays).
 
+import { mulberry32 } from '../../suite.js';
+
 export const GPT = Object.freeze({ vocab: 2048, dim: 192, layers: 4, heads: 4, headDim: 48, mlp: 768 });
 
-/** mulberry32 (as bench/suite.js): seeded floats in [0, 1). */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Select the wasm backend, one thread, and describe it. Call before the first session.

@@ -15,9 +15,14 @@
 #include "model/completion.h"
 #include "model/generation.h"
 #include "model/machine.h"
+#include "model/memory.h"
+#include "model/memory_file.h"
+#include "model/memory_writer.h"
 
 using emscripten::val;
 using memread::Machine;
+using memread::Memory;
+using memread::MemoryWriter;
 using memread::PackedBank;
 
 namespace {
@@ -46,6 +51,22 @@ val error_object(const memread::ReadError& error) {
 val bytes_of(const std::string& bytes) {
   return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
+
+// Embind holds memories as shared_ptr<Memory>; the machine and the writer take them as const.
+using MemoryHandle = std::shared_ptr<Memory>;
+MemoryHandle handle_of(std::shared_ptr<const Memory> memory) { return std::const_pointer_cast<Memory>(memory); }
+
+val params_object(const memread::MemoryParams& p) {
+  val params = val::object();
+  params.set("alpha", p.alpha);
+  params.set("passes", p.passes);
+  params.set("sharpness", p.sharpness);
+  params.set("gate", p.gate);
+  return params;
+}
+
+// Bytes of a passage around a recalled slot shown by a trace.
+constexpr size_t kPassageBefore = 96, kPassageAfter = 32;
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(memread) {
@@ -106,6 +127,49 @@ EMSCRIPTEN_BINDINGS(memread) {
         result.set("piece", bytes_of(piece));
         return result;
       });
+
+  // ---- memories (DESIGN §10) ----
+  emscripten::function("defaultMemoryParams", +[] { return params_object(memread::MemoryParams{}); });
+  emscripten::function("defaultMemoryBytes", +[] { return double(memread::kDefaultMemoryBytes); });
+
+  emscripten::class_<Memory>("Memory")
+      .smart_ptr<MemoryHandle>("MemoryHandle")
+      .function("slots", &Memory::slots)
+      .function("bytes", &Memory::bytes)
+      .function("sourceBytes", +[](const Memory& memory) { return memory.source().size(); })
+      .function("params", +[](const Memory& memory) { return params_object(memory.params()); })
+      // The memory file → {file: Uint8Array} or {error, code}.
+      .function("file", +[](const Memory& memory) {
+        std::vector<uint8_t> file;
+        std::string problem;
+        if (!memread::write_memory(memory, file, problem)) return error_object({memread::ReadErrorCode::kBadOption, problem});
+        val result = val::object();
+        result.set("file", typed_array_copy("Uint8Array", file));
+        return result;
+      });
+
+  emscripten::class_<MemoryWriter>("MemoryWriter")
+      .constructor<>()
+      // Begins writing the text at [bytes, bytes + length) after the machine's memory (if any)
+      // → {} or {error, code}.
+      .function("start", +[](MemoryWriter& writer, const Machine& machine, uintptr_t bytes, size_t length, float alpha,
+                             uint32_t passes, float sharpness, float gate, double max_bytes) {
+        memread::ReadError error;
+        if (!writer.start(machine, machine.memory(), std::string(text_at(bytes, length)),
+                          {alpha, passes, sharpness, gate}, size_t(max_bytes), error)) {
+          return error_object(error);
+        }
+        return val::object();
+      })
+      .function("step", +[](MemoryWriter& writer, size_t work) {
+        memread::ReadError error;
+        if (!writer.step(work, error)) return error_object(error);
+        return val::object();
+      })
+      .function("done", &MemoryWriter::done)
+      .function("workDone", &MemoryWriter::work_done)
+      .function("workTotal", &MemoryWriter::work_total)
+      .function("result", +[](const MemoryWriter& writer) { return handle_of(writer.result()); });
 
   emscripten::class_<Machine>("Machine")
       .constructor<>()
@@ -214,7 +278,20 @@ EMSCRIPTEN_BINDINGS(memread) {
           entry.set("context", typed_array_copy("Float32Array", layer.context));
           layers.call<void>("push", entry);
         }
+        // The memory's recalled slots: slot, weight, offset and the passage around it.
+        val recalls = val::array();
+        for (const memread::MemoryRecall& recall : trace.memory) {
+          const Memory::Passage passage = machine.memory()->passage(recall.slot, kPassageBefore, kPassageAfter);
+          val entry = val::object();
+          entry.set("slot", recall.slot);
+          entry.set("weight", recall.weight);
+          entry.set("offset", recall.offset);
+          entry.set("before", bytes_of(passage.before));
+          entry.set("after", bytes_of(passage.after));
+          recalls.call<void>("push", entry);
+        }
         val result = val::object();
+        result.set("memory", recalls);
         result.set("windowStart", trace.window_start);
         result.set("ids", typed_array_copy("Int32Array", trace.tokens));
         result.set("layers", layers);
@@ -231,6 +308,28 @@ EMSCRIPTEN_BINDINGS(memread) {
         result.set("weights", typed_array_copy("Float32Array", weights));
         return result;
       })
+      // ---- the machine's memory ----
+      // Parses a memory file at [bytes, bytes + size) and attaches it → {} or {error}.
+      .function("loadMemory", +[](Machine& machine, uintptr_t bytes, size_t size, double max_bytes) {
+        auto memory = std::make_shared<Memory>(machine.config().dim, memread::MemoryParams{}, machine.bank_digest());
+        std::string problem;
+        if (!memread::load_memory(reinterpret_cast<const uint8_t*>(bytes), size, machine.bank_digest(),
+                                  machine.config().dim, size_t(max_bytes), *memory, problem) ||
+            !machine.attach_memory(memory, problem)) {
+          val result = val::object();
+          result.set("error", problem);
+          return result;
+        }
+        return val::object();
+      })
+      // "" on success, else why the memory is not this bank's.
+      .function("attachMemory", +[](Machine& machine, MemoryHandle memory) {
+        std::string problem;
+        return machine.attach_memory(memory, problem) ? std::string() : problem;
+      })
+      .function("detachMemory", &Machine::detach_memory)
+      // The attached memory, or null.
+      .function("memory", +[](const Machine& machine) { return handle_of(machine.memory()); })
       .function("evaluate", +[](Machine& machine, const std::string& text) {
         const memread::Evaluation e = machine.evaluate(machine.tokenizer().encode(text));
         val result = val::object();

@@ -2,7 +2,7 @@
 // node.js for Node) passes the function that instantiates the Embind module in its environment.
 import { fetchBank, forgetBank } from './bank-cache.js';
 import { MemreadError } from './errors.js';
-import { createMachine } from './machine.js';
+import { createMachine, memoryBytes } from './machine.js';
 import { throwIfAborted } from './util.js';
 import {
   classifyBankSource, requireDim, requireFinite, requireFloat32Array, requireMultipleOf, requireOptions,
@@ -281,24 +281,29 @@ function memRead(runtime, q, keys, values, temp, options = {}) {
  * Loads a bank and returns a Machine (see index.d.ts). Calls init() itself.
  * @param {Runtime} runtime
  * @param {string|URL|ArrayBuffer|Uint8Array|Blob|Response} source
- * @param {{onProgress?: Function, signal?: AbortSignal, cache?: boolean, locateFile?: Function, wasmBinary?: ArrayBuffer|Uint8Array}} [options]
+ * @param {{onProgress?: Function, signal?: AbortSignal, cache?: boolean, locateFile?: Function, wasmBinary?: ArrayBuffer|Uint8Array, memory?: string|URL|ArrayBuffer|Uint8Array|Blob|Response}} [options]
  */
 async function loadMachine(runtime, source, options = {}) {
   requireOptions(options, 'loadMachine');
-  const { onProgress, signal, cache = true, locateFile, wasmBinary } = options;
+  const { onProgress, signal, cache = true, locateFile, wasmBinary, memory } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new MemreadError('BAD_OPTION', 'onProgress must be a function');
   }
   requireSignal(signal);
   throwIfAborted(signal);
-  const [bytes] = await Promise.all([
+  const [bytes, memoryFile] = await Promise.all([
     readSource(runtime, source, { onProgress, signal, cache }),
+    memory === undefined ? undefined : memoryBytes(memory, signal),
     init(runtime, { locateFile, wasmBinary }),
   ]);
   throwIfAborted(signal);
+  let machine;
   try {
-    return createMachine(runtime.core, bytes);
+    machine = createMachine(runtime.core, bytes);
+    if (memoryFile !== undefined) await machine.loadMemory(memoryFile);
+    return machine;
   } catch (error) {
+    machine?.dispose();
     // A file that looked like a bank at the door but is not one must not stay in the cache.
     if (error.code === 'BAD_BANK' && (typeof source === 'string' || source instanceof URL)) {
       await forgetBank(new URL(source, globalThis.location?.href)).catch(() => {});

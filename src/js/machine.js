@@ -2,7 +2,7 @@
 // (raising MemreadError before anything reaches wasm), cleans text to well-formed Unicode, turns
 // token bytes into strings, and streams generation one token at a time.
 import { MemreadError } from './errors.js';
-import { abortReason, nextMacrotask } from './util.js';
+import { abortReason, nextMacrotask, pageUrl } from './util.js';
 import { requireOptions, requireSignal } from './validate.js';
 
 const textDecoder = new TextDecoder('utf-8');  // non-fatal: invalid bytes become U+FFFD
@@ -129,12 +129,65 @@ export function createMachine(core, bytes) {
   return new Machine(core, native, bytes.length);
 }
 
+// ---- Memories (DESIGN §10, docs/memory.md) ------------------------------------------------------------
+//
+// A memory is written a step at a time (REMEMBER_STEP positions of one pass each), with a
+// macrotask between steps so that other calls on the machine, a progress bar and a cancel run in
+// between. The writer reads with a machine of its own: predictions meanwhile use the memory as it
+// was, and a cancelled write leaves it as it was.
+const REMEMBER_STEP = 256;
+const MEMORY_MARGIN = 64 * 1024 ** 2;  // wasm memory left for the machine's own rows and scratch
+
+/** The bytes of a memory source: a memory file as Uint8Array, ArrayBuffer, Blob, Response or URL. */
+export async function memoryBytes(source, signal) {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return new Uint8Array(await source.arrayBuffer());
+  let response = source;
+  if (typeof source === 'string' || source instanceof URL) {
+    let url;
+    try {
+      url = new URL(source, pageUrl());
+    } catch {
+      throw new MemreadError('BAD_TYPE', `memory source "${String(source)}" is not a valid URL`);
+    }
+    try {
+      response = await fetch(url, { signal });
+    } catch (cause) {
+      if (signal?.aborted) throw abortReason(signal);
+      throw new MemreadError('FETCH_FAILED', `could not fetch the memory file ${url.href}: ${cause?.message ?? cause}`, { cause });
+    }
+  }
+  if (typeof Response !== 'undefined' && response instanceof Response) {
+    if (!response.ok) throw new MemreadError('FETCH_FAILED', `the memory file answered HTTP ${response.status}, not a memory`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  throw new MemreadError('BAD_TYPE', 'a memory source must be a Uint8Array, ArrayBuffer, Blob, Response or URL');
+}
+
+function requireMemoryParams(options, defaults) {
+  const params = { ...defaults };
+  for (const name of ['alpha', 'sharpness', 'gate']) {
+    if (options[name] === undefined) continue;
+    if (typeof options[name] !== 'number' || !Number.isFinite(options[name])) {
+      throw new MemreadError('BAD_OPTION', `${name} must be a finite number, got ${String(options[name])}`);
+    }
+    params[name] = options[name];
+  }
+  if (options.passes !== undefined) {
+    requireWholeNumber(options.passes, 'passes', 1, 16);
+    params.passes = options.passes;
+  }
+  return params;  // the ranges are C++'s (check_memory_params): it answers BAD_OPTION
+}
+
 class Machine {
   #core;
   #native;
   #tokenTexts = new Map();  // id → text, decoded once
   #info;
   #textBuffer = { offset: 0, capacity: 0 };  // wasm memory the texts read are encoded into
+  #remembering = null;  // {controller} while a remember() runs
 
   constructor(core, native, bytes) {
     this.#core = core;
@@ -187,7 +240,7 @@ class Machine {
     return text;
   }
 
-  // A failure from C++ comes with its code (EMPTY_TEXT or BAD_OPTION).
+  // A failure from C++ comes with its code (EMPTY_TEXT, BAD_OPTION or OUT_OF_MEMORY).
   #check(result) {
     if (result.error !== undefined) throw new MemreadError(result.code, result.error);
     return result;
@@ -290,7 +343,11 @@ class Machine {
     const slots = (read) => Array.from(read.slots, (slot, i) => ({
       slot, weight: read.weights[i], key: token(read.keyTokens[i]), value: token(read.valueTokens[i]),
     }));
+    const memory = raw.memory.map(({ slot, weight, offset, before, after }) => ({
+      slot, weight, offset, before: textDecoder.decode(before), after: textDecoder.decode(after),
+    }));
     return {
+      memory,
       windowStart: raw.windowStart,
       ids: raw.ids,
       tokens: Array.from(raw.ids, (id) => this.#tokenText(id)),
@@ -311,6 +368,120 @@ class Machine {
     return this.#check(native.slotWeights(...this.#textInWasm(this.#nonEmpty(text)), layer, read, slot)).weights;
   }
 
+  // ---- Memories ----
+
+  /** The attached memory: {slots, bytes, sourceBytes, params}, or null when there is none. */
+  get memory() {
+    const handle = this.#alive().memory();
+    if (!handle) return null;
+    try {
+      return Object.freeze({ slots: handle.slots(), bytes: handle.bytes(), sourceBytes: handle.sourceBytes(), params: handle.params() });
+    } finally {
+      handle.delete();
+    }
+  }
+
+  // wasm memory a write may take: what the heap can still grow into, less a margin for the
+  // machine itself (memory already in the heap is not counted: it may be in use).
+  #memoryLimit() {
+    const room = WASM_HEAP_MAX - this.#core.HEAPU8.length - MEMORY_MARGIN;
+    return Math.max(0, Math.min(this.#core.defaultMemoryBytes(), room));
+  }
+
+  /**
+   * Writes `text` into the memory (after what it holds already): the delta rule of DESIGN §10,
+   * forward passes only. Resolves with the memory's info. Cancelled by `signal` (or by forget())
+   * between steps; the memory is then as it was.
+   */
+  async remember(text, options = {}) {
+    const native = this.#alive();
+    requireOptions(options, 'remember');
+    const { onProgress, signal } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new MemreadError('BAD_OPTION', 'onProgress must be a function');
+    }
+    requireSignal(signal);
+    if (signal?.aborted) throw abortReason(signal);
+    if (this.#remembering) {
+      throw new MemreadError('BUSY', 'this machine is already remembering a text: wait for it, or cancel it, before the next');
+    }
+    const clean = cleanText(text, 'the text to remember');
+    if (clean === '') throw new MemreadError('EMPTY_TEXT', 'the text to remember is empty');
+    const previous = this.memory;
+    const params = requireMemoryParams(options, previous?.params ?? this.#core.defaultMemoryParams());
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(abortReason(signal));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#remembering = { controller };
+    const writer = new this.#core.MemoryWriter();
+    try {
+      const [offset, length] = this.#textInWasm(clean);
+      this.#check(writer.start(native, offset, length, params.alpha, params.passes, params.sharpness, params.gate, this.#memoryLimit()));
+      onProgress?.({ done: 0, total: writer.workTotal() });
+      while (!writer.done()) {
+        await nextMacrotask();
+        if (controller.signal.aborted) throw abortReason(controller.signal);
+        this.#alive();
+        this.#check(writer.step(REMEMBER_STEP));
+        onProgress?.({ done: writer.workDone(), total: writer.workTotal() });
+      }
+      const memory = writer.result();
+      try {
+        const problem = this.#alive().attachMemory(memory);
+        if (problem) throw new MemreadError('BAD_MEMORY', problem);
+      } finally {
+        memory.delete();
+      }
+      return this.memory;
+    } finally {
+      writer.delete();
+      signal?.removeEventListener('abort', onAbort);
+      this.#remembering = null;
+    }
+  }
+
+  /** Drops the memory (and stops a remember() under way): predictions are the bank's alone again. */
+  forget() {
+    const native = this.#alive();
+    this.#remembering?.controller.abort(new DOMException('forget() was called during the remember', 'AbortError'));
+    native.detachMemory();
+  }
+
+  /** The memory as a file (safetensors: docs/memory.md) that loadMemory() and loadMachine({memory}) take. */
+  exportMemory() {
+    const handle = this.#alive().memory();
+    if (!handle) throw new MemreadError('NO_MEMORY', 'this machine has no memory to export: remember a text first');
+    try {
+      const result = handle.file();
+      if (result.error !== undefined) throw new MemreadError('BAD_MEMORY', result.error);
+      return result.file;
+    } finally {
+      handle.delete();
+    }
+  }
+
+  /** Attaches the memory in `source` (a memory file), replacing the one attached; resolves with its info. */
+  async loadMemory(source, options = {}) {
+    this.#alive();
+    requireOptions(options, 'loadMemory');
+    requireSignal(options.signal);
+    const bytes = await memoryBytes(source, options.signal);
+    if (options.signal?.aborted) throw abortReason(options.signal);
+    const native = this.#alive();
+    const core = this.#core;
+    const offset = core._malloc(Math.max(1, bytes.length)) >>> 0;
+    if (!offset) throw new MemreadError('OUT_OF_MEMORY', `no room in wasm memory for a memory file of ${bytes.length} bytes`);
+    let result;
+    try {
+      core.HEAPU8.set(bytes, offset);
+      result = native.loadMemory(offset, bytes.length, this.#memoryLimit());
+    } finally {
+      core._free(offset);
+    }
+    if (result.error !== undefined) throw new MemreadError('BAD_MEMORY', `not a memory of this bank: ${result.error}`);
+    return this.memory;
+  }
+
   evaluate(text) {
     const native = this.#alive();
     return native.evaluate(cleanText(text));
@@ -327,6 +498,7 @@ class Machine {
 
   dispose() {
     if (!this.#native) return;
+    this.#remembering?.controller.abort(new MemreadError('DISPOSED', 'this machine was disposed during the remember'));
     this.#native.delete();
     this.#native = null;
     if (this.#textBuffer.capacity > 0) this.#core._free(this.#textBuffer.offset);

@@ -226,6 +226,7 @@ class PieceStream {
 class WorkerMachine {
   #connection;
   #info;
+  #memory = null;         // the worker's memory info, as its last answer about it said
   #state = 'live';        // 'live' | 'disposed' | 'terminated'
   #disposing = null;
   #unsent = new Map();    // 'predict' | 'complete' → {args, signal, resolve, reject, onAbort}: merged, not sent yet
@@ -391,6 +392,71 @@ class WorkerMachine {
     return this.#call('detokenize', { ids: own }, options.signal);
   }
 
+  // ---- Memories: the worker's machine's, with the info kept here as its last answer said ----
+
+  /** The memory's info ({slots, bytes, sourceBytes, params}) as the worker last said, or null. */
+  get memory() {
+    return this.#memory;
+  }
+
+  /**
+   * @param {string} text
+   * @param {{onProgress?: (p: {done: number, total: number}) => void, signal?: AbortSignal,
+   *          alpha?: number, passes?: number, sharpness?: number, gate?: number}} [options]
+   */
+  async remember(text, options = {}) {
+    requireOptions(options, 'remember');
+    requireSignal(options.signal);
+    const { onProgress, signal, ...params } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new MemreadError('BAD_OPTION', 'onProgress must be a function');
+    }
+    const refusal = this.#refusal();
+    if (refusal) throw refusal;
+    this.#sendUnsent();
+    this.#memory = await this.#connection.request('remember', { text, options: { ...params, progress: !!onProgress } },
+      { signal, onProgress });
+    return this.#memory;
+  }
+
+  /** Drops the memory (and stops a remember under way). */
+  async forget(options = {}) {
+    requireOptions(options, 'forget');
+    requireSignal(options.signal);
+    await this.#call('forget', {}, options.signal);
+    this.#memory = null;
+  }
+
+  /** @returns {Promise<Uint8Array>} the memory file */
+  exportMemory(options = {}) {
+    try {
+      requireOptions(options, 'exportMemory');
+      requireSignal(options.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#call('exportMemory', {}, options.signal);
+  }
+
+  /** Attaches a memory file (Uint8Array, ArrayBuffer, Blob, Response or URL); resolves with its info. */
+  async loadMemory(source, options = {}) {
+    requireOptions(options, 'loadMemory');
+    requireSignal(options.signal);
+    let sendable = source;
+    if (typeof source === 'string' || source instanceof URL) {
+      try {
+        sendable = new URL(source, pageUrl()).href;  // resolved here, not against worker.js
+      } catch {
+        throw new MemreadError('BAD_TYPE', `memory source "${String(source)}" is not a valid URL`);
+      }
+    } else if (typeof Response !== 'undefined' && source instanceof Response) {
+      sendable = source.ok ? await source.blob() : source;
+      if (!source.ok) throw new MemreadError('FETCH_FAILED', `the memory file answered HTTP ${source.status}, not a memory`);
+    }
+    this.#memory = await this.#call('loadMemory', { source: sendable }, options.signal);
+    return this.#memory;
+  }
+
   /**
    * Lets the calls already made finish (generations stop: they throw DISPOSED), frees the
    * machine and ends the worker. Later calls reject with DISPOSED. Safe to call twice.
@@ -490,7 +556,9 @@ export async function loadMachineInWorker(source, options = {}) {
   const args = { source: sendable.source, options: { cache, progress: !!onProgress, wasmUrl, wasmBinary: wasmBytes } };
   try {
     const info = await connection.request('load', args, { signal, transfer: sendable.transfer, onProgress });
-    return new WorkerMachine(connection, info);
+    const machine = new WorkerMachine(connection, info);
+    if (options.memory !== undefined) await machine.loadMemory(options.memory, { signal });
+    return machine;
   } catch (error) {
     connection.close(() => error);
     throw error;

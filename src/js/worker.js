@@ -3,12 +3,14 @@
 //
 // Protocol (every message is a plain object; `id` is chosen by the client, unique per call):
 //   in   {id, action, args}          action: load | predict | complete | generate | trace | slotWeights |
-//                                    evaluate | tokenize | detokenize | dispose
+//                                    evaluate | tokenize | detokenize | remember | forget | memory |
+//                                    exportMemory | loadMemory | dispose
 //        {id, action: 'cancel'}      cancels call `id` (the cancel has no answer of its own)
 //   out  {id, result}                the call's answer: its last message
 //        {id, error: {name, code?, message}}   or its failure: its last message
 //        {id, piece}                 generate: one text piece, before the final {id, result}
 //        {id, progress: {loaded, total}}       load: bytes of the bank so far
+//        {id, progress: {done, total}}         remember: work done so far
 // Unknown actions, and a second load, answer an error (BAD_OPTION). Typed arrays of results are
 // transferred.
 //
@@ -19,6 +21,9 @@
 // that has not started is dropped (it answers an AbortError); a running generation stops before
 // its next token. Dispose lets the calls already made finish, stops generations (they answer
 // DISPOSED), then frees the machine.
+// A remember runs beside the queue, not in it: the machine writes a step at a time with a
+// macrotask between steps, so predictions go on while a memory is written (from the memory as it
+// was). Cancel, forget and dispose stop it between two steps; the memory is then as it was.
 import { loadMachine, MemreadError } from './index.js';
 import { nextMacrotask } from './util.js';
 
@@ -26,6 +31,7 @@ let machine = null;
 let loading = null;     // {id, controller} while the bank loads
 const queue = [];       // calls not started: {id, action, args}
 let running = null;     // the call being computed: {id, action, controller?}
+const remembering = new Map();  // id → AbortController of a remember under way
 let pumping = false;
 
 // ---- Answers -----------------------------------------------------------------------------------
@@ -85,6 +91,13 @@ const CALLS = {
   evaluate: ({ text }) => requireMachine().evaluate(text),
   tokenize: ({ text }) => requireMachine().tokenize(text),
   detokenize: ({ ids }) => requireMachine().detokenize(ids),
+  forget: () => {
+    requireMachine().forget();
+    return null;
+  },
+  memory: () => requireMachine().memory,
+  exportMemory: () => requireMachine().exportMemory(),
+  loadMemory: ({ source }) => requireMachine().loadMemory(source),
   dispose: () => {
     machine?.dispose();
     return null;
@@ -129,6 +142,24 @@ async function load(id, { source, options }) {
   }
 }
 
+async function remember(id, { text, options = {} }) {
+  const controller = new AbortController();
+  remembering.set(id, controller);
+  try {
+    const { progress, ...params } = options;
+    const info = await requireMachine().remember(text, {
+      ...params,
+      signal: controller.signal,
+      onProgress: progress ? (p) => self.postMessage({ id, progress: p }) : undefined,
+    });
+    answer(id, info);
+  } catch (error) {
+    fail(id, error);
+  } finally {
+    remembering.delete(id);
+  }
+}
+
 // ---- The queue -------------------------------------------------------------------------------------
 
 async function pump() {
@@ -164,6 +195,7 @@ function drop(predicate, error) {
 function cancel(id) {
   const reason = new DOMException('The call was cancelled.', 'AbortError');
   if (loading?.id === id) loading.controller.abort(reason);
+  else if (remembering.has(id)) remembering.get(id).abort(reason);
   else if (running?.id === id) running.controller?.abort(reason);
   else drop((task) => task.id === id, reason);
   // An id that already answered: nothing to do.
@@ -173,9 +205,10 @@ self.onmessage = ({ data }) => {
   const { id, action, args } = data ?? {};
   if (action === 'cancel') return cancel(id);
   if (action === 'load') return load(id, args ?? {});
+  if (action === 'remember') return remember(id, args ?? {});
   if (!Object.hasOwn(CALLS, action)) {
     return fail(id, new MemreadError('BAD_OPTION',
-      `unknown action ${JSON.stringify(action)}: the memread worker knows load, cancel, ${Object.keys(CALLS).join(', ')}`));
+      `unknown action ${JSON.stringify(action)}: the memread worker knows load, cancel, remember, ${Object.keys(CALLS).join(', ')}`));
   }
   const task = { id, action, args };
   if (LATEST_WINS.has(action)) {

@@ -114,6 +114,14 @@ void Machine::cover(size_t level, size_t begin, size_t end) {
     v.rows.clear();
     v.base = begin;
   }
+  if (begin >= v.base + v.valid.size() + config().max_context && !v.valid.empty()) {
+    // Rows far after those held (a paste, a jump to the end of a long text): the held rows are
+    // dropped rather than kept in front of a gap the storage would have to span, as long as the
+    // jump (a 100 KB paste would otherwise allocate rows for all of it, computing none).
+    v.valid.clear();
+    v.rows.clear();
+    v.base = begin;
+  }
   if (begin < v.base) {
     // Rows dropped by trim() are needed again (the text got shorter): the storage grows down.
     const size_t more = v.base - begin;
@@ -124,6 +132,12 @@ void Machine::cover(size_t level, size_t begin, size_t end) {
   if (end <= v.base + v.valid.size()) return;
   v.valid.resize(end - v.base, 0);
   v.rows.resize(v.valid.size() * config().dim);
+}
+
+size_t Machine::row_capacity() const {
+  size_t rows = 0;
+  for (size_t l = 0; l <= config().layers; ++l) rows += levels_[l].rows.capacity() / config().dim;
+  return rows;
 }
 
 size_t Machine::rows_kept() const {

@@ -203,6 +203,8 @@ class Machine {
   size_t rows_computed() const { return rows_computed_; }
   size_t branch_rows_computed() const { return branch_rows_computed_; }
   size_t rows_kept() const;
+  // Rows the levels' storage has room for: what the rows take in memory (at least rows_kept()).
+  size_t row_capacity() const;
 
  private:
   struct Model;  // the bank, laid out for the kernels

@@ -93,6 +93,24 @@ void Memory::set_value(size_t slot, const float* value) {
   for (size_t k = 0; k < dim_; ++k) stored[k] = f32_to_f16(value[k]);
 }
 
+namespace {
+bool continuation_byte(char c) { return (uint8_t(c) & 0xC0) == 0x80; }
+}  // namespace
+
+Memory::Passage Memory::passage(size_t slot, size_t before, size_t after) const {
+  const std::string& text = source_;
+  const size_t at = std::min<size_t>(offset(slot), text.size());
+  size_t begin = at > before ? at - before : 0, end = std::min(text.size(), at + after);
+  while (begin < at && continuation_byte(text[begin])) ++begin;
+  while (end > at && end < text.size() && continuation_byte(text[end])) --end;
+  // Not across the blank line that separates two remembered texts.
+  const size_t gap_before = text.rfind("\n\n", at == 0 ? 0 : at - 1);
+  if (gap_before != std::string::npos && gap_before + 2 > begin && gap_before + 2 <= at) begin = gap_before + 2;
+  const size_t gap_after = text.find("\n\n", at);
+  if (gap_after != std::string::npos && gap_after < end) end = gap_after;
+  return {text.substr(begin, at - begin), text.substr(at, end - at)};
+}
+
 float Memory::cosine(const float* u, size_t slot) const {
   const uint16_t* key = this->key(slot);
   float dot = 0.0f;

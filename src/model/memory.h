@@ -60,6 +60,13 @@ class Memory {
   uint32_t offset(size_t slot) const { return offsets_.data()[slot]; }
   const uint16_t* key(size_t slot) const { return keys_.data() + slot * key_dim(); }      // F16 [3d]
   const uint16_t* value(size_t slot) const { return values_.data() + slot * dim_; }       // F16 [d]
+  // The passage of source() around slot s's predicted token, for a trace: up to `before` bytes
+  // ending where the token starts and up to `after` bytes from there, both cut at character
+  // boundaries and within the text the slot was written from (texts are kept apart by "\n\n").
+  struct Passage {
+    std::string before, after;
+  };
+  Passage passage(size_t slot, size_t before, size_t after) const;
   // Bytes the slots and the source hold.
   size_t bytes() const;
   // What a memory of `slots` slots of dimension `dim` holds, in bytes (less its source).

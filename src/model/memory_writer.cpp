@@ -50,7 +50,8 @@ bool MemoryWriter::start(const Machine& machine, std::shared_ptr<const Memory> p
   // What the memory and the writer's buffers take, checked before any of them is allocated.
   const size_t total = first_ + slots_;
   fixed_bytes_ = total * Memory::bytes_per_slot(d) + source.size() + text.size() +
-                 slots_ * (3 * d * sizeof(float) + sizeof(size_t) + sizeof(uint32_t) + sizeof(Recall)) + tokens_.size() * sizeof(int32_t);
+                 slots_ * (3 * d * sizeof(float) + sizeof(size_t) + sizeof(uint32_t) + sizeof(Recall)) + tokens_.size() * sizeof(int32_t) +
+                 (2 * packed_floats(machine.config().vocab_size, d) + read_scratch_floats({machine.config().vocab_size, d, d})) * sizeof(float);
   max_bytes_ = max_bytes;
   if (fixed_bytes_ > max_bytes || base + text.size() > UINT32_MAX) {
     error = {ReadErrorCode::kOutOfMemory,
@@ -75,6 +76,12 @@ bool MemoryWriter::start(const Machine& machine, std::shared_ptr<const Memory> p
   memory->set_source(std::move(source));
   memory_ = std::move(memory);
 
+  std::string failure;
+  const Bank& bank = machine.bank();
+  if (!embedding_.assign(bank.embed.data(), bank.embed.data(), bank.config.vocab_size, d, d, failure)) {
+    error = {ReadErrorCode::kOutOfMemory, "out of memory for the embedding table's read: " + failure};
+    return false;
+  }
   reader_ = machine.sibling();
   reader_.set_stream(tokens_);
   states_.assign(slots_ * d, 0.0f);
@@ -118,6 +125,7 @@ bool MemoryWriter::step(size_t work, ReadError& error) {
     for (size_t i = 0; i < slots_; ++i) memory_->set_value(first_ + i, values_.data() + i * d);
     stage_ = Stage::kDone;
     reader_ = Machine();
+    embedding_ = PackedBank();
     std::vector<float>().swap(states_);
     std::vector<float>().swap(values_);
     std::vector<float>().swap(corrections_);
@@ -126,41 +134,33 @@ bool MemoryWriter::step(size_t work, ReadError& error) {
   return true;
 }
 
-void MemoryWriter::add_delta(const float* z, int32_t target, float* value) {
+void MemoryWriter::add_deltas(const float* h, size_t count, size_t first, float* values) {
   const Bank& bank = reader_.bank();
-  const size_t vocab = bank.config.vocab_size, d = bank.config.dim;
+  const size_t d = bank.config.dim;
   const float alpha = memory_->params().alpha;
-  // p = softmax(z); value += α·(E[target] − Σ_v p_v·E_v)
-  const float top = *std::max_element(z, z + vocab);
-  double sum = 0.0;
-  for (size_t v = 0; v < vocab; ++v) sum += std::exp(double(z[v]) - top);
-  std::vector<float> expected(d, 0.0f);
-  for (size_t v = 0; v < vocab; ++v) {
-    const float p = float(std::exp(double(z[v]) - top) / sum);
-    if (p == 0.0f) continue;
-    const float* e = bank.embed.data() + v * d;
-    for (size_t k = 0; k < d; ++k) expected[k] += p * e[k];
+  std::vector<float> expected(count * d);  // [count, d] p_i·E
+  embedding_.read(h, count, bank.readout_temp, expected.data());
+  for (size_t r = 0; r < count; ++r) {
+    const float* e_target = bank.embed.data() + size_t(tokens_[first + r + 1]) * d;
+    float* value = values + (first + r) * d;
+    for (size_t k = 0; k < d; ++k) value[k] += alpha * (e_target[k] - expected[r * d + k]);
   }
-  const float* e_target = bank.embed.data() + size_t(target) * d;
-  for (size_t k = 0; k < d; ++k) value[k] += alpha * (e_target[k] - expected[k]);
 }
 
 void MemoryWriter::read_chunk(size_t count) {
-  const size_t d = memory_->dim(), vocab = reader_.config().vocab_size;
-  std::vector<float> a(count * d), b(count * d), z(count * vocab), key(3 * d);
+  const size_t d = memory_->dim();
+  std::vector<float> a(count * d), b(count * d), key(3 * d);  // [count, d] each; [3d]
   float* h = states_.data() + next_ * d;  // [count, d]
   reader_.memory_states(next_, next_ + count, a.data(), b.data(), h);
-  reader_.readout(h, count, z.data());
   for (size_t r = 0; r < count; ++r) {
-    const size_t i = next_ + r;
     memory_key(a.data() + r * d, b.data() + r * d, h + r * d, d, key.data());
-    memory_->set_key(first_ + i, key.data(), offsets_[i]);
-    add_delta(z.data() + r * vocab, tokens_[i + 1], values_.data() + i * d);
+    memory_->set_key(first_ + next_ + r, key.data(), offsets_[next_ + r]);
   }
+  add_deltas(h, count, next_, values_.data());
 }
 
 bool MemoryWriter::correct_chunk(size_t count, ReadError& error) {
-  const size_t d = memory_->dim(), vocab = reader_.config().vocab_size;
+  const size_t d = memory_->dim();
   // The slots within the gate of each key: found in pass 2 (every key is known by then), kept for
   // the passes after it.
   if (pass_ == 2) {
@@ -182,7 +182,7 @@ bool MemoryWriter::correct_chunk(size_t count, ReadError& error) {
   }
   // h' = h + Σ weight·w (the previous slots' values as stored, the new ones' as the last pass left
   // them), then the correction from h'’s distribution
-  std::vector<float> h(count * d), z(count * vocab);
+  std::vector<float> h(count * d);  // [count, d] h_i
   for (size_t r = 0; r < count; ++r) {
     const size_t i = next_ + r;
     float* row = h.data() + r * d;
@@ -197,11 +197,7 @@ bool MemoryWriter::correct_chunk(size_t count, ReadError& error) {
       }
     }
   }
-  reader_.readout(h.data(), count, z.data());
-  for (size_t r = 0; r < count; ++r) {
-    const size_t i = next_ + r;
-    add_delta(z.data() + r * vocab, tokens_[i + 1], corrections_.data() + i * d);
-  }
+  add_deltas(h.data(), count, next_, corrections_.data());
   return true;
 }
 

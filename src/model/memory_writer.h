@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/packed_bank.h"
 #include "model/machine.h"
 #include "model/memory.h"
 
@@ -50,10 +51,13 @@ class MemoryWriter {
   enum class Stage { kIdle, kReading, kCorrecting, kDone };
   void read_chunk(size_t count);      // pass 1, positions next_ .. next_ + count − 1
   bool correct_chunk(size_t count, ReadError& error);  // passes 2..P, new slots next_ ..
-  // value += α·(E[target] − p·E) for the logits z (vocab) of one position.
-  void add_delta(const float* z, int32_t target, float* value);
+  // values(count × d) += α·(E[t_{i+1}] − p_i·E) for the final states h(count × d) of slots
+  // i = first .. first + count − 1, p_i = softmax(h_i·Eᵀ/τ_out): p·E is a read of the embedding
+  // table as keys and values, mem(h, E, E, τ_out), done by the batched SIMD kernels.
+  void add_deltas(const float* h, size_t count, size_t first, float* values);
 
   Machine reader_;                      // a sibling of the caller's machine
+  PackedBank embedding_;                // keys = values = E [vocab, d]: the delta rule's p·E
   std::shared_ptr<Memory> memory_;      // the previous slots, then the new ones
   std::vector<int32_t> tokens_;         // [n] the text's tokens
   std::vector<uint32_t> offsets_;       // [slots] where each slot's predicted token starts in the source

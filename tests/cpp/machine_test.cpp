@@ -206,6 +206,26 @@ TEST(Machine, APasteComputesOnlyTheRowsThatReachItsLastPositionAndMemoryStaysBou
   }
 }
 
+// A long text read after another (a paste into a cleared box): the rows held for the other are
+// dropped, not kept in front of a gap the storage would span (5,300 rows per level before).
+TEST(Machine, APasteAfterATextKeepsNoStorageForTheGap) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position, 3), 10, kSampleEnglish, 15);
+    const ModelConfig& c = bank.config;
+    const size_t L = c.layers, T = c.max_context;
+    const bool hidden = c.context == ContextForm::kHidden;
+    const std::vector<int32_t> text = random_tokens(5300, c.vocab_size, 17);  // the paste
+    Machine machine = machine_of(bank);
+    logits_of(machine, {int32_t((text[0] + 1) % c.vocab_size)});  // another text, read first
+    const std::vector<float> logits = logits_of(machine, text);
+    Machine fresh = machine_of(bank);
+    EXPECT_EQ(logits, logits_of(fresh, text)) << form.name;
+    size_t bound = 0;
+    for (size_t l = 0; l <= L; ++l) bound += (hidden ? (L - l + 1) * T : (l == 0 ? 2 * T : 1)) + T;
+    EXPECT_LE(machine.row_capacity(), bound) << form.name;
+  }
+}
+
 // Branches are what completions read: each branch's logits are those of the text followed by the
 // tokens on its path, read whole.
 TEST(Machine, ABranchReadsLikeTheTextItContinues) {

@@ -26,6 +26,9 @@ export type MemreadErrorCode =
   | 'FETCH_FAILED'      // a bank URL could not be fetched (network error, HTTP status, not a bank)
   | 'EMPTY_TEXT'        // predict/complete/trace/generate of an empty text: nothing to read from
   | 'BAD_TOKEN'         // a token id that is not in the bank's vocabulary
+  | 'BAD_MEMORY'        // a memory file of another bank, truncated or damaged (the message names the rule broken)
+  | 'NO_MEMORY'         // exportMemory() on a machine with no memory
+  | 'BUSY'              // remember() while another remember() runs on the same machine
   | 'SUPERSEDED'        // worker: a newer predict (or complete) was made before this one ran; never computed
   | 'TERMINATED'        // worker: terminate() was called before this call was answered
   | 'WORKER_FAILED';    // worker: it could not start (script, CSP) or crashed; or no Web Workers here
@@ -148,6 +151,56 @@ export interface LoadMachineOptions extends InitOptions {
    * again; false turns that off for this call. Default true.
    */
   cache?: boolean;
+  /**
+   * A memory file (from {@link Machine.exportMemory} or `memread remember`) to attach once the
+   * bank has loaded; a memory of another bank rejects with BAD_MEMORY (nothing is left loaded).
+   */
+  memory?: MemorySource;
+}
+
+/** Where a memory file comes from. A string is a URL, fetched (without the bank cache). */
+export type MemorySource = string | URL | ArrayBuffer | Uint8Array | Blob | Response;
+
+/** The constants of a memory's write and read (DESIGN §10, docs/memory.md). */
+export interface MemoryParams {
+  /** α: the step of the delta rule. */
+  alpha: number;
+  /** P: passes of the delta rule over the text, 1 to 16. */
+  passes: number;
+  /** β: how sharply the read prefers the nearest slot. */
+  sharpness: number;
+  /** τ: the least cosine between a position's key and a slot's at which the slot is read, in (0, 1). */
+  gate: number;
+}
+
+/** What a machine's memory holds. */
+export interface MemoryInfo {
+  /** One slot per token of the remembered texts but the last of each. */
+  slots: number;
+  /** Bytes it holds in wasm memory: its slots (1,612 each at dim 192) and its source texts. */
+  bytes: number;
+  /** UTF-8 bytes of the remembered texts, kept so that a trace can show the passage a read recalled. */
+  sourceBytes: number;
+  params: MemoryParams;
+}
+
+export interface RememberOptions extends Partial<MemoryParams> {
+  /** Called after each step of the write: `done` of `total` units of work (positions × passes). */
+  onProgress?: (progress: { done: number; total: number }) => void;
+  /** Cancels the write between two steps (an AbortError); the memory is then as it was. */
+  signal?: AbortSignal;
+}
+
+/** A slot of the memory that the last position's read recalled, and the passage it came from. */
+export interface MemoryRecall {
+  slot: number;
+  /** Its weight in the read (the weights of a read sum to less than 1: the gate keeps the rest). */
+  weight: number;
+  /** Byte offset, in the memory's source texts, of the token the slot predicts. */
+  offset: number;
+  /** Up to 96 bytes of the remembered text before that token, and up to 32 from it on. */
+  before: string;
+  after: string;
 }
 
 /** The model's configuration, as stored in the bank (DESIGN §4). */
@@ -206,6 +259,8 @@ export interface LayerTrace {
 }
 
 export interface Trace {
+  /** The memory's slots the last position's read recalled, heaviest first; [] with none (the read is 0). */
+  memory: MemoryRecall[];
   /**
    * Index, in the text's tokens, of the first token the last position's context read sees (its
    * last maxContext tokens; 0 for shorter texts). Earlier tokens reach it through the layers.
@@ -314,10 +369,30 @@ export interface Machine {
    * machine.slotWeights('The jury said', { layer: 0, read: 'assoc', slot: 17 });  // → Float32Array(n)
    */
   slotWeights(text: string, options: { layer: number; read?: 'assoc' | 'mlp'; slot: number }): Float32Array;
-  /** Bits per byte of `text` (DESIGN §6). */
+  /** Bits per byte of `text` (DESIGN §6), with the memory if one is attached. */
   evaluate(text: string): { bitsPerByte: number; tokens: number; bytes: number };
   tokenize(text: string): Int32Array;
   detokenize(ids: Int32Array | number[]): string;
+  /**
+   * Teaches the machine `text` without training (DESIGN §10): a memory read at the end of every
+   * prediction, written from the text by forward passes only, added after what the memory holds.
+   * Other calls may run while it writes (they read the memory as it was). Rejects with EMPTY_TEXT
+   * (fewer than two tokens), BUSY (a remember is running), BAD_OPTION (parameters out of range, or
+   * other than those the memory was written with), OUT_OF_MEMORY (before anything is allocated: the
+   * write would pass 1 GiB or what wasm memory can still grow to; about 270,000 tokens at dim 192).
+   * @example
+   * await machine.remember(myNotes, { onProgress: ({ done, total }) => bar.value = done / total });
+   * machine.complete('Our night porter is called Oz');  // now from the notes too
+   */
+  remember(text: string, options?: RememberOptions): Promise<MemoryInfo>;
+  /** Drops the memory (a remember under way rejects with an AbortError): predictions are the bank's alone, bit for bit. */
+  forget(): void;
+  /** What the memory holds, or null when there is none. */
+  readonly memory: MemoryInfo | null;
+  /** The memory as a file (safetensors, docs/memory.md) for {@link Machine.loadMemory}; NO_MEMORY when none. */
+  exportMemory(): Uint8Array;
+  /** Attaches a memory file, replacing the memory; BAD_MEMORY (the memory stays as it was) if it is not this bank's or is damaged. */
+  loadMemory(source: MemorySource, options?: { signal?: AbortSignal }): Promise<MemoryInfo>;
   /** Frees the wasm memory. Later calls throw MemreadError DISPOSED. Safe to call twice. */
   dispose(): void;
 }
@@ -410,6 +485,16 @@ export interface WorkerMachine {
   evaluate(text: string, options?: CallOptions): Promise<{ bitsPerByte: number; tokens: number; bytes: number }>;
   tokenize(text: string, options?: CallOptions): Promise<Int32Array>;
   detokenize(ids: Int32Array | number[], options?: CallOptions): Promise<string>;
+  /**
+   * As {@link Machine.remember}. Runs beside the worker's queue: predictions and completions are
+   * answered while the memory is written. Cancel with `signal` (or forget()).
+   */
+  remember(text: string, options?: RememberOptions): Promise<MemoryInfo>;
+  forget(options?: CallOptions): Promise<void>;
+  /** What the memory holds as the worker last said (after load, remember, forget, loadMemory), or null. */
+  readonly memory: MemoryInfo | null;
+  exportMemory(options?: CallOptions): Promise<Uint8Array>;
+  loadMemory(source: MemorySource, options?: CallOptions): Promise<MemoryInfo>;
   /**
    * Lets the calls already made finish (a generation stops: its iteration throws DISPOSED), frees
    * the machine, then ends the worker. Later calls reject with DISPOSED. Safe to call twice.

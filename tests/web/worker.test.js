@@ -393,3 +393,76 @@ test('locateFile is asked here for the wasm and its answer used in the worker; w
   assert.equal(result.wasmKept, true, 'the caller keeps its wasmBinary');
   assertNoProblems();
 });
+
+test('memories in a worker: remember answers as on the main thread, predictions go on while it writes, cancel and forget', { timeout }, async () => {
+  const result = await harness.page.evaluate(async () => {
+    const bank = '/banks/en-brown.safetensors';
+    const fact = 'The night porter of the Hotel Quenby is called Ozzimander. He keeps the keys.\n';
+    const prompt = 'The night porter of the Hotel Quenby is called ';
+    const main = await memread.loadMachine(bank, { cache: false });
+    const aloneMain = main.predict(prompt, { topK: 5 });
+    await main.remember(fact.repeat(2));
+    const expected = {
+      memory: main.memory, predict: main.predict(prompt, { topK: 5 }), trace: main.trace(prompt).memory,
+      file: Array.from(main.exportMemory()),
+    };
+    const other = await memread.loadMachine('/tests/fixtures/tiny-hidden.safetensors', { cache: false });
+    await other.remember('the cat sat on the mat');
+    const foreign = other.exportMemory();
+    main.dispose();
+    other.dispose();
+
+    const worker = await memread.loadMachineInWorker(bank, { cache: false });
+    const alone = await worker.predict(prompt, { topK: 5 });
+    // A long text, so that the write takes a while: predictions keep coming back meanwhile.
+    let answeredWhileWriting = 0, writing = true;
+    const long = worker.remember('A long letter about the weather and the harvest in the valley. '.repeat(30))
+      .finally(() => { writing = false; });
+    const busy = await settle(worker.remember(fact));
+    while (writing) {
+      await worker.predict(`The weather ${answeredWhileWriting}`, { topK: 1 });
+      if (writing) answeredWhileWriting++;
+    }
+    await long;
+    await worker.forget();
+    const progress = [];
+    const info = await worker.remember(fact.repeat(2), { onProgress: (p) => progress.push(p) });
+    const after = {
+      memory: worker.memory, predict: await worker.predict(prompt, { topK: 5 }),
+      trace: (await worker.trace(prompt)).memory, file: Array.from(await worker.exportMemory()),
+    };
+    // Cancelled: nothing changes.
+    const stop = new AbortController();
+    const cancelled = await settle(worker.remember('Another long letter about the sea. '.repeat(30), {
+      signal: stop.signal, onProgress: ({ done }) => { if (done > 0) stop.abort(); },
+    }));
+    const afterCancel = { memory: worker.memory, file: Array.from(await worker.exportMemory()) };
+    const badMemory = await settle(worker.loadMemory(foreign));
+    await worker.forget();
+    const forgotten = { memory: worker.memory, predict: await worker.predict(prompt, { topK: 5 }), noMemory: await settle(worker.exportMemory()) };
+    const reloaded = await memread.loadMachineInWorker(bank, { cache: false, memory: new Blob([new Uint8Array(after.file)]) });
+    const reloadedPredict = await reloaded.predict(prompt, { topK: 5 });
+    worker.terminate();
+    reloaded.terminate();
+    return {
+      expected, aloneMain, alone, info, after, progress: progress.at(-1), answeredWhileWriting, busy,
+      cancelled, afterCancel, badMemory, forgotten, reloadedMemory: reloaded.memory, reloadedPredict,
+    };
+  });
+  assert.deepEqual(result.alone, result.aloneMain);
+  assertError(result.busy, 'BUSY', 'a second remember while one runs');
+  assert.deepEqual(result.info, result.expected.memory);
+  assert.deepEqual(result.after, result.expected, 'the worker remembers as the main thread does, bit for bit');
+  assert.notDeepEqual(result.after.predict, result.alone);
+  assert.equal(result.progress.done, result.progress.total);
+  assert.ok(result.answeredWhileWriting >= 1, `predictions answered while the memory was written: ${result.answeredWhileWriting}`);
+  assertError(result.cancelled, 'AbortError', 'a cancelled remember');
+  assert.deepEqual(result.afterCancel, { memory: result.expected.memory, file: result.expected.file });
+  assertError(result.badMemory, 'BAD_MEMORY', 'a memory of another bank', /another bank/);
+  assert.equal(result.forgotten.memory, null);
+  assert.deepEqual(result.forgotten.predict, result.alone, 'forget restores the bank alone');
+  assertError(result.forgotten.noMemory, 'NO_MEMORY', 'exportMemory with none');
+  assert.deepEqual(result.reloadedMemory, result.expected.memory);
+  assert.deepEqual(result.reloadedPredict, result.expected.predict);
+  assertNoProblems();
+});

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace memread {
 
@@ -126,6 +127,13 @@ using GemmFn = void (*)(size_t m, size_t n, size_t k, const float* a, size_t a_r
 // x(n) ← softmax(x) in place, max-subtracted (scores already include 1/temp); n = 0 does nothing.
 using SoftmaxFn = void (*)(float* x, size_t n);
 
+// ---- The memory's prefilter (src/model/memory.h) --------------------------------------------------
+// Squared distances of n int8 rows of kNearRowBytes to one query row, exact in integers:
+//   out(n)[j] = Σ_r (rows[j·kNearRowBytes + r] − query[r])²      rows(n × kNearRowBytes), query(kNearRowBytes)
+// Entries are in −127 … 127, so a distance is at most 16·254² and fits int32.
+constexpr size_t kNearRowBytes = 16;
+using RowDistancesFn = void (*)(const int8_t* rows, size_t n, const int8_t* query, int32_t* out);
+
 // One variant of every kernel. The variants are listed once, in variants.inc.
 struct KernelSet {
   const char* name;
@@ -136,6 +144,7 @@ struct KernelSet {
   PackedTimesVectorsFn packed_times_vectors;
   GemmFn gemm;
   SoftmaxFn softmax;
+  RowDistancesFn row_distances;
   // Whether this CPU can run the variant (e.g. avx2 asks for AVX2 and FMA); null: everywhere.
   bool (*supported)() = nullptr;
 };

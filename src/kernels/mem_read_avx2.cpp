@@ -352,6 +352,7 @@ const KernelSet kernels_avx2 = {"avx2",
                                 wasmsimd::packed_times_vectors,
                                 gemm,
                                 softmax,
+                                wasmsimd::row_distances,
                                 cpu_has_avx2_and_fma};
 
 }  // namespace memread

@@ -664,9 +664,39 @@ void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_
 
 }  // namespace
 
+namespace wasmsimd {
+
+// A row is one v128 of 16 int8: widened to two i16x8, less the query's halves, and each half's
+// squares summed in pairs by i32x4.dot_i16x8_s; four rows' four partial sums are added across by
+// two rounds of shuffles into one i32x4 of four distances.
+void row_distances(const int8_t* rows, size_t n, const int8_t* query, int32_t* out) {
+  const v128_t q = wasm_v128_load(query);
+  const v128_t q_low = wasm_i16x8_extend_low_i8x16(q), q_high = wasm_i16x8_extend_high_i8x16(q);
+  auto partial = [&](size_t j) {  // four sums whose total is row j's distance
+    const v128_t row = wasm_v128_load(rows + j * kNearRowBytes);
+    const v128_t low = wasm_i16x8_sub(wasm_i16x8_extend_low_i8x16(row), q_low);
+    const v128_t high = wasm_i16x8_sub(wasm_i16x8_extend_high_i8x16(row), q_high);
+    return wasm_i32x4_add(wasm_i32x4_dot_i16x8(low, low), wasm_i32x4_dot_i16x8(high, high));
+  };
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const v128_t a = partial(j), b = partial(j + 1), c = partial(j + 2), d = partial(j + 3);
+    const v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 2, 6), wasm_i32x4_shuffle(a, b, 1, 5, 3, 7));
+    const v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 2, 6), wasm_i32x4_shuffle(c, d, 1, 5, 3, 7));
+    wasm_v128_store(out + j, wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7)));
+  }
+  for (; j < n; ++j) {
+    const v128_t p = partial(j);
+    out[j] = wasm_i32x4_extract_lane(p, 0) + wasm_i32x4_extract_lane(p, 1) + wasm_i32x4_extract_lane(p, 2) +
+             wasm_i32x4_extract_lane(p, 3);
+  }
+}
+
+}  // namespace wasmsimd
+
 const KernelSet kernels_wasmsimd = {"wasmsimd",          wasmsimd::read_one,
                                     wasmsimd::read_batch, wasmsimd::read_causal,
                                     wasmsimd::packed_times_vector, wasmsimd::packed_times_vectors,
-                                    gemm, softmax};
+                                    gemm, softmax, wasmsimd::row_distances};
 
 }  // namespace memread

@@ -10,9 +10,10 @@
 //     h ← h + Σ_j weight_j·w_j      (exactly 0 when no slot is within the gate)
 //
 // Keys and values are kept as binary16, as the memory file stores them, so a memory and its file
-// read alike. The read looks at the slots' key signs first: a slot whose key differs in sign from
-// u in more coordinates than u's smallest squares allow cannot be within the gate (docs/memory.md),
-// so only the others have their cosine computed. The result equals a full scan's, bit for bit.
+// read alike. The read looks at each slot's projection on kProjections fixed orthonormal
+// directions (16 bytes) first: a slot whose projection is farther from u's than the gate allows cannot be
+// within it (docs/memory.md), so only the others have their cosine computed. The result equals a
+// full scan's, bit for bit.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "kernels/float_buffer.h"
+#include "kernels/mem_read.h"
 #include "model/sha256.h"
 
 namespace memread {
@@ -43,6 +45,11 @@ struct Recall {
 
 class Memory {
  public:
+  // Directions of the projection test (recall()), and the step its projections are stored at
+  // (int8: |PU| ≤ |U| ≈ 1 fits in ±127 steps).
+  static constexpr size_t kProjections = kNearRowBytes;
+  static constexpr float kProjectionStep = 1.01f / 127.0f;
+
   // An empty memory for a bank of dimension `dim` whose file has digest `bank`.
   Memory(size_t dim, const MemoryParams& params, const Sha256& bank);
   Memory(Memory&&) = default;
@@ -94,19 +101,21 @@ class Memory {
 
  private:
   // The gate's weights of the slots `candidates` lets through whose cosine is ≥ τ.
-  template <typename Candidates>
-  void recall_slots(const float* u, std::vector<Recall>& out, Candidates&& candidates) const;
+  // The gate's weights of the slots `candidates` (by slot; null: every slot) whose cosine is ≥ τ.
+  void recall_slots(const float* u, const std::vector<uint32_t>* candidates, std::vector<Recall>& out) const;
   float cosine(const float* u, size_t slot) const;
-  size_t sign_words() const { return (key_dim() + 63) / 64; }
+  void project(const float* key, float* out) const;  // out(kProjections) = P·key
+  static void round_to_steps(const float* projected, int8_t* out);  // to whole kProjectionStep
 
   size_t dim_;
   MemoryParams params_;
   Sha256 bank_;
   size_t slots_ = 0;
-  float key_norm_bound_ = 0.0f;  // ≥ |U_j|² of every rounded key (the sign test's bound)
+  float key_norm_bound_ = 0.0f;  // ≥ |U_j|² of every rounded key (the projection test's bound)
   HeapArray<uint16_t> keys_;     // [slots, 3d] F16: unit vectors rounded
   HeapArray<uint16_t> values_;   // [slots, d] F16
-  HeapArray<uint64_t> signs_;    // [slots, words] bit k of word w: key coordinate 64w + k is negative
+  std::vector<float> basis_;     // P [kProjections, 3d]: orthonormal rows
+  HeapArray<int8_t> projections_;  // [slots, kProjections] P·U_j of the rounded keys, in steps
   HeapArray<uint32_t> offsets_;  // [slots]
   std::string source_;
 };

@@ -92,8 +92,8 @@ Memory clustered_memory(size_t d, const MemoryParams& params, std::vector<std::v
   return memory;
 }
 
-TEST(MemoryRead, SignTestFindsWhatAFullScanFinds) {
-  const size_t d = 40;  // keys of 120: two sign words, the second partial
+TEST(MemoryRead, ProjectionTestFindsWhatAFullScanFinds) {
+  const size_t d = 40;  // keys of 120
   std::mt19937 rng(9);
   for (float gate : {0.9999f, 0.999f, 0.995f, 0.99f, 0.95f, 0.5f}) {
     MemoryParams params;

@@ -16,6 +16,7 @@
 // end-to-end benchmark's ONNX peer, which bench/peers/gpt-onnx/setup installs and exports:
 //   /bench/peers/gpt-onnx/node_modules/onnxruntime-web/dist/…  (only .mjs, .wasm) → onnxruntime-web
 //   /build/bench/gpt-onnx/…  (only .onnx)  → the exported decoder
+//   /build/bench/memory/…  (.safetensors, .txt)  → bench:memory's memory files and texts
 // Everything else is 404. Paths are decoded, '..' segments are rejected and the resolved file
 // must lie inside the allowed root (symlinks are resolved too).
 //
@@ -80,6 +81,7 @@ const TEST_ROUTES = [
 const BENCH_ROUTES = [
   { prefix: '/bench/peers/gpt-onnx/node_modules/onnxruntime-web/dist/', dir: 'bench/peers/gpt-onnx/node_modules/onnxruntime-web/dist', exts: ['.mjs', '.wasm'] },
   { prefix: '/build/bench/gpt-onnx/', dir: 'build/bench/gpt-onnx', exts: ['.onnx'] },
+  { prefix: '/build/bench/memory/', dir: 'build/bench/memory', exts: ['.safetensors', '.txt'] },
 ];
 
 function baseHeaders(extra = {}) {

@@ -128,11 +128,14 @@ using GemmFn = void (*)(size_t m, size_t n, size_t k, const float* a, size_t a_r
 using SoftmaxFn = void (*)(float* x, size_t n);
 
 // ---- The memory's prefilter (src/model/memory.h) --------------------------------------------------
-// Squared distances of n int8 rows of kNearRowBytes to one query row, exact in integers:
-//   out(n)[j] = Σ_r (rows[j·kNearRowBytes + r] − query[r])²      rows(n × kNearRowBytes), query(kNearRowBytes)
-// Entries are in −127 … 127, so a distance is at most 16·254² and fits int32.
+// Squared distances of n int8 rows of `row_bytes` (a multiple of kNearRowBytes) to one query row,
+// exact in integers:
+//   out(n)[j] = Σ_r (rows[j·row_bytes + r] − query[r])²      rows(n × row_bytes), query(row_bytes)
+// Entries are in −127 … 127, so a distance is at most row_bytes·254² and fits int32 up to 33,000
+// bytes a row.
 constexpr size_t kNearRowBytes = 16;
-using RowDistancesFn = void (*)(const int8_t* rows, size_t n, const int8_t* query, int32_t* out);
+using RowDistancesFn = void (*)(const int8_t* rows, size_t n, size_t row_bytes, const int8_t* query,
+                                int32_t* out);
 
 // One variant of every kernel. The variants are listed once, in variants.inc.
 struct KernelSet {

@@ -127,11 +127,11 @@ void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_
   }
 }
 
-void row_distances(const int8_t* rows, size_t n, const int8_t* query, int32_t* out) {
+void row_distances(const int8_t* rows, size_t n, size_t row_bytes, const int8_t* query, int32_t* out) {
   for (size_t j = 0; j < n; ++j) {
     int32_t sum = 0;
-    for (size_t r = 0; r < kNearRowBytes; ++r) {
-      const int32_t difference = int32_t(rows[j * kNearRowBytes + r]) - query[r];
+    for (size_t r = 0; r < row_bytes; ++r) {
+      const int32_t difference = int32_t(rows[j * row_bytes + r]) - query[r];
       sum += difference * difference;
     }
     out[j] = sum;

@@ -666,17 +666,19 @@ void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_row_step, size_
 
 namespace wasmsimd {
 
-// A row is one v128 of 16 int8: widened to two i16x8, less the query's halves, and each half's
-// squares summed in pairs by i32x4.dot_i16x8_s; four rows' four partial sums are added across by
-// two rounds of shuffles into one i32x4 of four distances.
-void row_distances(const int8_t* rows, size_t n, const int8_t* query, int32_t* out) {
-  const v128_t q = wasm_v128_load(query);
-  const v128_t q_low = wasm_i16x8_extend_low_i8x16(q), q_high = wasm_i16x8_extend_high_i8x16(q);
+// Each 16 bytes of a row are one v128: widened to two i16x8, less the query's halves, and each
+// half's squares summed in pairs by i32x4.dot_i16x8_s; four rows' four partial sums are added
+// across by two rounds of shuffles into one i32x4 of four distances.
+void row_distances(const int8_t* rows, size_t n, size_t row_bytes, const int8_t* query, int32_t* out) {
   auto partial = [&](size_t j) {  // four sums whose total is row j's distance
-    const v128_t row = wasm_v128_load(rows + j * kNearRowBytes);
-    const v128_t low = wasm_i16x8_sub(wasm_i16x8_extend_low_i8x16(row), q_low);
-    const v128_t high = wasm_i16x8_sub(wasm_i16x8_extend_high_i8x16(row), q_high);
-    return wasm_i32x4_add(wasm_i32x4_dot_i16x8(low, low), wasm_i32x4_dot_i16x8(high, high));
+    v128_t sum = wasm_i32x4_splat(0);
+    for (size_t c = 0; c < row_bytes; c += kNearRowBytes) {
+      const v128_t q = wasm_v128_load(query + c), row = wasm_v128_load(rows + j * row_bytes + c);
+      const v128_t low = wasm_i16x8_sub(wasm_i16x8_extend_low_i8x16(row), wasm_i16x8_extend_low_i8x16(q));
+      const v128_t high = wasm_i16x8_sub(wasm_i16x8_extend_high_i8x16(row), wasm_i16x8_extend_high_i8x16(q));
+      sum = wasm_i32x4_add(sum, wasm_i32x4_add(wasm_i32x4_dot_i16x8(low, low), wasm_i32x4_dot_i16x8(high, high)));
+    }
+    return sum;
   };
   size_t j = 0;
   for (; j + 4 <= n; j += 4) {

@@ -20,7 +20,7 @@ void packed_times_vector(const float* x, const float* packed, size_t rows, size_
                          float scale, float* out);
 void packed_times_vectors(const float* x, size_t b, const float* packed, size_t rows, size_t cols,
                           float scale, float* out, float* scratch);
-void row_distances(const int8_t* rows, size_t n, const int8_t* query, int32_t* out);
+void row_distances(const int8_t* rows, size_t n, size_t row_bytes, const int8_t* query, int32_t* out);
 
 }  // namespace wasmsimd
 }  // namespace memread

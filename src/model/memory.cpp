@@ -24,7 +24,7 @@ std::string check_memory_params(const MemoryParams& p) {
 }
 
 namespace {
-// kProjections orthonormal directions of R^n: Gaussian rows from a fixed seed, Gram–Schmidt in
+// kProjections orthonormal directions of R^n (zero rows past n): Gaussian rows from a fixed seed, Gram–Schmidt in
 // double. The same for every memory of a dimension, so nothing of them is stored in a file.
 std::vector<float> orthonormal_rows(size_t n) {
   std::vector<double> rows(Memory::kProjections * n);
@@ -43,7 +43,9 @@ std::vector<float> orthonormal_rows(size_t n) {
     }
     double norm = 0.0;
     for (size_t k = 0; k < n; ++k) norm += row[k] * row[k];
-    for (size_t k = 0; k < n; ++k) row[k] /= std::sqrt(norm);
+    // Past the dimension (3d < kProjections) the rest are zero rows: they project everything to 0.
+    const double scale = r < n && norm > 1e-12 ? 1.0 / std::sqrt(norm) : 0.0;
+    for (size_t k = 0; k < n; ++k) row[k] *= scale;
   }
   return std::vector<float>(rows.begin(), rows.end());
 }
@@ -52,11 +54,14 @@ std::vector<float> orthonormal_rows(size_t n) {
 Memory::Memory(size_t dim, const MemoryParams& params, const Sha256& bank)
     : dim_(dim), params_(params), bank_(bank), basis_(orthonormal_rows(3 * dim)) {}
 
-void Memory::round_to_steps(const float* projected, int8_t* out) {
-  // |P·key| ≤ |key| ≤ 1 (+ rounding): within ±127 steps of 1.01/127, so the clamp never cuts.
+bool Memory::round_to_steps(const float* projected, int8_t* out) {
+  bool within = true;
   for (size_t r = 0; r < kProjections; ++r) {
-    out[r] = int8_t(std::lround(std::clamp(projected[r] / kProjectionStep, -127.0f, 127.0f)));
+    const float steps = projected[r] / kProjectionStep;
+    within = within && std::fabs(steps) <= 127.0f;
+    out[r] = int8_t(std::lround(std::clamp(steps, -127.0f, 127.0f)));
   }
+  return within;
 }
 
 void Memory::project(const float* key, float* out) const {
@@ -74,36 +79,44 @@ void Memory::project(const float* key, float* out) const {
 }
 
 size_t Memory::bytes_per_slot(size_t dim) {
-  return 3 * dim * 2 + dim * 2 + kProjections + 4;
+  return 3 * dim * 2 + dim * 2 + kProjections + 4;  // keys, values, projections, offset
 }
 
 size_t Memory::bytes() const { return slots_ * bytes_per_slot(dim_) + source_.size(); }
 
 bool Memory::allocate(size_t slots, const Memory* previous, size_t kept) {
   HeapArray<uint16_t> keys, values;
-  HeapArray<int8_t> projections;
+  constexpr size_t kRest = kProjections - kFirstProjections;
+  HeapArray<int8_t> first_projections, rest_projections;
   HeapArray<uint32_t> offsets;
   if (slots > SIZE_MAX / bytes_per_slot(dim_) || !keys.allocate(slots * key_dim()) ||
-      !values.allocate(slots * dim_) || !projections.allocate(slots * kProjections) || !offsets.allocate(slots)) {
+      !values.allocate(slots * dim_) || !first_projections.allocate(slots * kFirstProjections) ||
+      !rest_projections.allocate(slots * kRest) || !offsets.allocate(slots)) {
     *this = Memory(dim_, params_, bank_);
     return false;
   }
   std::fill(keys.data(), keys.data() + slots * key_dim(), uint16_t{0});
   std::fill(values.data(), values.data() + slots * dim_, uint16_t{0});
-  std::fill(projections.data(), projections.data() + slots * kProjections, int8_t{0});
+  std::fill(first_projections.data(), first_projections.data() + slots * kFirstProjections, int8_t{0});
+  std::fill(rest_projections.data(), rest_projections.data() + slots * kRest, int8_t{0});
+  std::vector<uint32_t> unbounded;
   std::fill(offsets.data(), offsets.data() + slots, uint32_t{0});
   float norm_bound = 0.0f;
   if (previous != nullptr) {
     kept = std::min({kept, slots, previous->slots_});
     std::memcpy(keys.data(), previous->keys_.data(), kept * key_dim() * sizeof(uint16_t));
     std::memcpy(values.data(), previous->values_.data(), kept * dim_ * sizeof(uint16_t));
-    std::memcpy(projections.data(), previous->projections_.data(), kept * kProjections);
+    std::memcpy(first_projections.data(), previous->first_projections_.data(), kept * kFirstProjections);
+    std::memcpy(rest_projections.data(), previous->rest_projections_.data(), kept * kRest);
+    for (uint32_t slot : previous->unbounded_) if (slot < kept) unbounded.push_back(slot);
     std::memcpy(offsets.data(), previous->offsets_.data(), kept * sizeof(uint32_t));
     norm_bound = previous->key_norm_bound_;
   }
   keys_ = std::move(keys);
   values_ = std::move(values);
-  projections_ = std::move(projections);
+  first_projections_ = std::move(first_projections);
+  rest_projections_ = std::move(rest_projections);
+  unbounded_ = std::move(unbounded);
   offsets_ = std::move(offsets);
   slots_ = slots;
   key_norm_bound_ = norm_bound;
@@ -121,7 +134,15 @@ void Memory::set_key_bits(size_t slot, const uint16_t* key, uint32_t offset) {
   }
   float projected[kProjections];
   project(rounded.data(), projected);
-  round_to_steps(projected, projections_.data() + slot * kProjections);
+  int8_t steps[kProjections];
+  const bool within = round_to_steps(projected, steps);
+  std::memcpy(first_projections_.data() + slot * kFirstProjections, steps, kFirstProjections);
+  std::memcpy(rest_projections_.data() + slot * (kProjections - kFirstProjections), steps + kFirstProjections,
+              kProjections - kFirstProjections);
+  const auto at = std::lower_bound(unbounded_.begin(), unbounded_.end(), uint32_t(slot));
+  const bool listed = at != unbounded_.end() && *at == slot;
+  if (!within && !listed) unbounded_.insert(at, uint32_t(slot));
+  if (within && listed) unbounded_.erase(at);
   key_norm_bound_ = std::max(key_norm_bound_, float(norm));
   offsets_.data()[slot] = offset;
 }
@@ -191,34 +212,48 @@ void Memory::recall_every_slot(const float* u, std::vector<Recall>& out) const {
 }
 
 // The projection test. For u and U with u·U ≥ τ: |u − U|² = |u|² + |U|² − 2u·U ≤ bound =
-// |u|² + max|U|² − 2τ. The rows of P are orthonormal, so |Pu − PU| ≤ |u − U|; PU and Pu are
-// both rounded to whole steps s (≤ s/2 per coordinate, √k·s/2 in all, k = kProjections): a slot
-// whose rounded projection lies farther than √bound + √k·s from u's is outside the gate, and is
-// dropped having read k bytes instead of its 3d F16s, in exact integer arithmetic. (Keys of unrelated text are nearly
-// orthogonal, |u − U| ≈ 1.3, and their projections about √(k/3d) of that, 0.2 at d 192, against
-// 0.06 for τ = 0.999: the test keeps near neighbours only.)
+// |u|² + max|U|² − 2τ. The rows of P are orthonormal, so |P'(u − U)| ≤ |u − U| for any set P' of
+// them; PU and Pu are both rounded to whole steps s (≤ s/2 each per coordinate: over k
+// coordinates the two roundings move the distance by ≤ √k·s). So a slot within the gate has, in
+// steps², a distance of at most (√bound/s + √k)² over any k of the rounded coordinates: the first
+// kFirstProjections are tested for every slot (16 bytes), the rest only for those that pass, all
+// in exact integers, and only the slots that pass both have their cosine computed. (Keys of
+// unrelated text are nearly orthogonal, |u − U| ≈ 1.3, and their projections about √(k/3d) of
+// that.) Slots whose projection was clamped, and a query whose projection would be, are checked
+// in full.
+namespace {
+int32_t squared_reach(double bound, size_t coordinates) {
+  const double reach = std::sqrt(bound) / Memory::kProjectionStep + std::sqrt(double(coordinates));
+  return int32_t(std::min(reach * reach, 1e9)) + 1;  // + 1: the float rounding of Pu, ~1e-6 step
+}
+}  // namespace
+
 void Memory::recall(const float* u, std::vector<Recall>& out) const {
   double u_norm = 0.0;
   for (size_t k = 0; k < key_dim(); ++k) u_norm += double(u[k]) * u[k];
   // The margin covers the float rounding of the cosines, norms and projections (docs/memory.md).
   const double bound = std::max(0.0, u_norm + key_norm_bound_ - 2.0 * double(params_.gate) + 1e-4);
-  const double reach = std::sqrt(bound) / kProjectionStep + std::sqrt(double(kProjections));  // in steps
-  // + 1: the float rounding of Pu (about 1e-6 of a step) is well within one step².
-  const int32_t limit = int32_t(std::min(reach * reach, 1e9)) + 1;
   float projected[kProjections];
   project(u, projected);
   int8_t rounded[kProjections];  // Pu in whole steps
-  round_to_steps(projected, rounded);
-  // Distances a block of slots at a time, by the SIMD kernel.
-  constexpr size_t kBlock = 256;
+  if (!round_to_steps(projected, rounded)) return recall_slots(u, nullptr, out);
+  const int32_t first_limit = squared_reach(bound, kFirstProjections), limit = squared_reach(bound, kProjections);
+  constexpr size_t kRest = kProjections - kFirstProjections, kBlock = 256;
+  const RowDistancesFn row_distances = default_kernel_set().row_distances;
   int32_t distance[kBlock];
   std::vector<uint32_t> candidates;
-  const RowDistancesFn row_distances = default_kernel_set().row_distances;
+  auto unbounded = unbounded_.begin();
   for (size_t first = 0; first < slots_; first += kBlock) {
     const size_t count = std::min(kBlock, slots_ - first);
-    row_distances(projections_.data() + first * kProjections, count, rounded, distance);
+    row_distances(first_projections_.data() + first * kFirstProjections, count, kFirstProjections, rounded, distance);
     for (size_t j = 0; j < count; ++j) {
-      if (distance[j] <= limit) [[unlikely]] candidates.push_back(uint32_t(first + j));
+      const uint32_t slot = uint32_t(first + j);
+      const bool listed = unbounded != unbounded_.end() && *unbounded == slot;
+      if (listed) ++unbounded;
+      if (distance[j] > first_limit && !listed) continue;
+      int32_t rest = 0;
+      row_distances(rest_projections_.data() + slot * kRest, 1, kRest, rounded + kFirstProjections, &rest);
+      if (distance[j] + rest <= limit || listed) candidates.push_back(slot);
     }
   }
   recall_slots(u, &candidates, out);

@@ -45,10 +45,13 @@ struct Recall {
 
 class Memory {
  public:
-  // Directions of the projection test (recall()), and the step its projections are stored at
-  // (int8: |PU| ≤ |U| ≈ 1 fits in ±127 steps).
-  static constexpr size_t kProjections = kNearRowBytes;
-  static constexpr float kProjectionStep = 1.01f / 127.0f;
+  // Directions of the projection test (recall()): the first kFirstProjections are tested for
+  // every slot, the rest for those that pass. Stored as int8 in steps of kProjectionStep: ±127
+  // steps is ±0.5, 12 times the spread of a coordinate (about 1/√(3d)); a key beyond it in some
+  // coordinate is kept in a list that every read checks in full.
+  static constexpr size_t kProjections = 4 * kNearRowBytes;
+  static constexpr size_t kFirstProjections = kNearRowBytes;
+  static constexpr float kProjectionStep = 1.0f / 256.0f;
 
   // An empty memory for a bank of dimension `dim` whose file has digest `bank`.
   Memory(size_t dim, const MemoryParams& params, const Sha256& bank);
@@ -105,7 +108,8 @@ class Memory {
   void recall_slots(const float* u, const std::vector<uint32_t>* candidates, std::vector<Recall>& out) const;
   float cosine(const float* u, size_t slot) const;
   void project(const float* key, float* out) const;  // out(kProjections) = P·key
-  static void round_to_steps(const float* projected, int8_t* out);  // to whole kProjectionStep
+  // projected(kProjections) → out in whole steps; false when a coordinate was clamped to ±127.
+  static bool round_to_steps(const float* projected, int8_t* out);
 
   size_t dim_;
   MemoryParams params_;
@@ -115,7 +119,9 @@ class Memory {
   HeapArray<uint16_t> keys_;     // [slots, 3d] F16: unit vectors rounded
   HeapArray<uint16_t> values_;   // [slots, d] F16
   std::vector<float> basis_;     // P [kProjections, 3d]: orthonormal rows
-  HeapArray<int8_t> projections_;  // [slots, kProjections] P·U_j of the rounded keys, in steps
+  HeapArray<int8_t> first_projections_;  // [slots, kFirstProjections] P·U_j of the rounded keys, in steps
+  HeapArray<int8_t> rest_projections_;   // [slots, kProjections − kFirstProjections] the rest
+  std::vector<uint32_t> unbounded_;      // slots with a clamped projection, by slot: always checked
   HeapArray<uint32_t> offsets_;  // [slots]
   std::string source_;
 };

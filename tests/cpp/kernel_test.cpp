@@ -549,18 +549,22 @@ INSTANTIATE_TEST_SUITE_P(AllVariants, KernelVariant, ::testing::Range<size_t>(0,
 TEST_P(KernelVariant, RowDistancesAreExactForEveryCountAroundTheSimdWidth) {
   std::mt19937 rng(21);
   std::uniform_int_distribution<int> entry(-127, 127);
-  for (size_t n : {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100}) {
-    std::vector<int8_t> rows(n * kNearRowBytes), query(kNearRowBytes);
-    for (int8_t& x : rows) x = int8_t(entry(rng));
-    for (int8_t& x : query) x = int8_t(entry(rng));
-    if (n > 0) std::fill(rows.begin(), rows.begin() + kNearRowBytes, int8_t{-127});  // the largest distances
-    if (n > 0) std::fill(query.begin(), query.end(), int8_t{127});
-    std::vector<int32_t> out(n, -1);
-    kernels().row_distances(rows.data(), n, query.data(), out.data());
-    for (size_t j = 0; j < n; ++j) {
-      int64_t expected = 0;  // the reference, in 64 bits
-      for (size_t r = 0; r < kNearRowBytes; ++r) expected += int64_t(rows[j * kNearRowBytes + r] - query[r]) * (rows[j * kNearRowBytes + r] - query[r]);
-      ASSERT_EQ(out[j], expected) << "n=" << n << " row " << j;
+  for (size_t row_bytes : {16, 48, 64}) {
+    for (size_t n : {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100}) {
+      std::vector<int8_t> rows(n * row_bytes), query(row_bytes);
+      for (int8_t& x : rows) x = int8_t(entry(rng));
+      for (int8_t& x : query) x = int8_t(entry(rng));
+      if (n > 0) std::fill(rows.begin(), rows.begin() + long(row_bytes), int8_t{-127});  // the largest distance
+      if (n > 0) std::fill(query.begin(), query.end(), int8_t{127});
+      std::vector<int32_t> out(n, -1);
+      kernels().row_distances(rows.data(), n, row_bytes, query.data(), out.data());
+      for (size_t j = 0; j < n; ++j) {
+        int64_t expected = 0;  // the reference, in 64 bits
+        for (size_t r = 0; r < row_bytes; ++r) {
+          expected += int64_t(rows[j * row_bytes + r] - query[r]) * (rows[j * row_bytes + r] - query[r]);
+        }
+        ASSERT_EQ(out[j], expected) << "row bytes " << row_bytes << " n=" << n << " row " << j;
+      }
     }
   }
 }

@@ -93,9 +93,11 @@ Memory clustered_memory(size_t d, const MemoryParams& params, std::vector<std::v
 }
 
 TEST(MemoryRead, ProjectionTestFindsWhatAFullScanFinds) {
-  const size_t d = 40;  // keys of 120
-  std::mt19937 rng(9);
+  // Keys of 120 (more coordinates than projections), and of 6 (fewer: most keys then have a
+  // projection past ±127 steps, and are checked in full).
+  for (size_t d : {40, 2})
   for (float gate : {0.9999f, 0.999f, 0.995f, 0.99f, 0.95f, 0.5f}) {
+    std::mt19937 rng(9 + d);
     MemoryParams params;
     params.gate = gate;
     std::vector<std::vector<float>> centres;

@@ -40,8 +40,8 @@ test('remember makes the remembered continuation likely, and reports the memory'
   const slots = machine.tokenize(TEXT).length - 1;
   assert.equal(info.slots, slots);
   assert.equal(info.sourceBytes, new TextEncoder().encode(TEXT).length);
-  // d 192: F16 keys (2·3d bytes) and values (2d), the key's 16 int8 projections, an offset (4)
-  assert.equal(info.bytes, slots * (2 * 576 + 2 * 192 + 16 + 4) + info.sourceBytes);
+  // d 192: F16 keys (2·3d bytes) and values (2d), the key's 64 int8 projections, an offset (4)
+  assert.equal(info.bytes, slots * (2 * 576 + 2 * 192 + 64 + 4) + info.sourceBytes);
   assert.deepEqual(machine.memory, info);
   assert.deepEqual(progress.at(-1), { done: 3 * slots, total: 3 * slots });  // 3 passes
   assert.ok(progress.every((p, i) => i === 0 || p.done >= progress[i - 1].done));

@@ -31,7 +31,7 @@ struct MemoryParams {
   float alpha = 1.0f;         // α: the write's step
   uint32_t passes = 3;        // P: passes of the delta rule
   float sharpness = 1000.0f;  // β
-  float gate = 0.999f;        // τ: the least cosine a slot is read at
+  float gate = 0.99f;         // τ: the least cosine a slot is read at (docs/memory.md: chosen on held-out text)
 };
 
 // The problem with `params` in words, or "" when they are valid.

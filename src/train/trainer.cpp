@@ -165,6 +165,24 @@ Trainer::Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int
   }
 }
 
+bool Trainer::start_from(const Bank& bank, std::string& error) {
+  const ModelConfig& want = layout_.config;
+  const ModelConfig& have = bank.config;
+  if (step_ != 0) {
+    error = "a trainer starts from a bank only before its first step";
+  } else if (have.vocab_size != want.vocab_size || have.dim != want.dim || have.layers != want.layers ||
+             have.slots != want.slots || have.context != want.context || have.position != want.position ||
+             have.max_context != want.max_context || have.window != want.window) {
+    error = "the bank's shape differs from the trainer's (vocab, dim, layers, slots, context, position, window)";
+  } else if (bank.merges != merges_) {
+    error = "the bank's tokenizer differs from the trainer's merges";
+  } else {
+    parameters_ = from_bank(layout_, bank);
+    return true;
+  }
+  return false;
+}
+
 size_t Trainer::positions() const {
   // a sequence of P positions reads P + 1 tokens; never more than the text has
   return std::min(options_.sequence_tokens, train_tokens_.size() > 1 ? train_tokens_.size() - 1 : 1);

@@ -110,6 +110,10 @@ class Trainer {
   // its first prediction reaches back to, the parts' bits summed in order.
   HeldOutScore evaluate(const std::vector<int32_t>& tokens) const;
 
+  // Fine-tuning: the parameters become those of `bank` (a bank of this trainer's shape and merges;
+  // before the first step). False with `error` naming what differs, nothing changed.
+  bool start_from(const Bank& bank, std::string& error);
+
   // The bank of the current parameters (metadata left empty).
   Bank bank() const { return to_bank(layout_, parameters_, merges_); }
 

@@ -2,9 +2,15 @@
 #include "cli/arguments.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
+
+#include "model/machine.h"
+#include "model/memory_file.h"
+#include "model/memory_writer.h"
 
 namespace memread::cli {
 
@@ -99,6 +105,57 @@ bool read_file(const std::string& path, std::vector<uint8_t>& bytes, Failure& fa
     return false;
   }
   return true;
+}
+
+// Writes `file` to `path` whole or not at all: beside it first, then renamed over it.
+bool write_whole(const std::string& path, const std::vector<uint8_t>& file, Failure& failure) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out || !out.write(reinterpret_cast<const char*>(file.data()), std::streamsize(file.size()))) {
+      std::remove(partial.c_str());
+      return (failure = {kExitFailure, "cannot write " + partial}), false;
+    }
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::remove(partial.c_str());
+    return (failure = {kExitFailure, "cannot rename " + partial + " to " + path}), false;
+  }
+  return true;
+}
+
+namespace {
+
+bool attach_memory_file(const std::string& path, Machine& machine, Failure& failure) {
+  std::vector<uint8_t> bytes;
+  if (!read_file(path, bytes, failure)) return false;
+  auto memory = std::make_shared<Memory>(machine.config().dim, MemoryParams{}, machine.bank_digest());
+  std::string error;
+  if (!load_memory(bytes.data(), bytes.size(), machine.bank_digest(), machine.config().dim, kDefaultMemoryBytes,
+                   *memory, error) ||
+      !machine.attach_memory(memory, error)) {
+    failure = {kExitFailure, path + ": " + error};
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool load_machine(const Arguments& args, Machine& machine, std::vector<uint8_t>& bank_bytes, Failure& failure) {
+  auto bank = args.options.find("bank");
+  if (bank == args.options.end()) {
+    failure = {kExitUsage, "--bank FILE is required"};
+    return false;
+  }
+  if (!read_file(bank->second, bank_bytes, failure)) return false;
+  std::string error;
+  if (!machine.load(bank_bytes.data(), bank_bytes.size(), error)) {
+    failure = {kExitFailure, bank->second + ": " + error};
+    return false;
+  }
+  auto memory = args.options.find("memory");
+  return memory == args.options.end() || attach_memory_file(memory->second, machine, failure);
 }
 
 }  // namespace memread::cli

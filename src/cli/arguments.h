@@ -1,11 +1,15 @@
-// What every command of the CLI shares: exit codes, the one-line failure, argument parsing and
-// reading a file whole.
+// What every command of the CLI shares: exit codes, the one-line failure, argument parsing,
+// reading a file whole, and loading the bank (and memory) a command names.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+namespace memread {
+class Machine;
+}
 
 namespace memread::cli {
 
@@ -39,5 +43,11 @@ bool float_option(const Arguments& args, const char* name, float fallback, float
                   Failure& failure);
 // The whole file, refused past kMaxFileBytes.
 bool read_file(const std::string& path, std::vector<uint8_t>& bytes, Failure& failure);
+// Writes `file` to `path` whole or not at all: beside it first, then renamed over it.
+bool write_whole(const std::string& path, const std::vector<uint8_t>& file, Failure& failure);
+// The bank --bank names (required), its file's bytes in `bank_bytes`; with --memory FILE, that
+// memory attached too (DESIGN §10): a memory of another bank or a malformed file is a failure
+// (exit 1) naming the file and the problem.
+bool load_machine(const Arguments& args, Machine& machine, std::vector<uint8_t>& bank_bytes, Failure& failure);
 
 }  // namespace memread::cli

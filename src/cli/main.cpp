@@ -1,15 +1,19 @@
 // memread: the native command line (DESIGN §5).
 //
-//   memread predict  --bank FILE [--top K] [--json] TEXT
-//   memread complete --bank FILE [--top K] [--max-tokens N] [--json] TEXT
-//   memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+//   memread predict  --bank FILE [--memory M] [--top K] [--json] TEXT
+//   memread complete --bank FILE [--memory M] [--top K] [--max-tokens N] [--json] TEXT
+//   memread generate --bank FILE [--memory M] [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //                    [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT
-//   memread eval     --bank FILE [--windows] [--json] TEXTFILE
+//   memread eval     --bank FILE [--memory M] [--windows] [--json] TEXTFILE
+//   memread remember --bank FILE --out M [--memory EXISTING] [--alpha A] [--passes P] [--sharpness S]
+//                    [--gate G] [--json] TEXTFILE...
 //   memread inspect  --bank FILE [--json]
 //   memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]
 //                       [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]
 //
-// Bad arguments: one line on stderr, exit 2. A bad file or a failed run: one line, exit 1.
+// --memory M reads with the memory file M in place (DESIGN §10; `remember` writes one, and with
+// --memory adds its texts to an existing one). Bad arguments: one line on stderr, exit 2. A bad
+// file or a failed run: one line, exit 1.
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "cli/arguments.h"
+#include "cli/memory_command.h"
 #include "cli/train_command.h"
 #include "model/bank.h"
 #include "model/completion.h"
@@ -36,33 +41,19 @@ namespace {
 using namespace cli;
 
 const char kUsage[] =
-    "usage: memread predict  --bank FILE [--top K] [--json] TEXT\n"
-    "       memread complete --bank FILE [--top K] [--max-tokens N] [--json] TEXT\n"
-    "       memread generate --bank FILE [--max N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-    "                        [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT\n"
-    "       memread eval     --bank FILE [--windows] [--json] TEXTFILE\n"
+    "usage: memread predict  --bank FILE [--memory M] [--top K] [--json] TEXT\n"
+    "       memread complete --bank FILE [--memory M] [--top K] [--max-tokens N] [--json] TEXT\n"
+    "       memread generate --bank FILE [--memory M] [--max N] [--temperature T] [--top-k K] [--top-p P]\n"
+    "                        [--seed S] [--repetition-penalty R] [--no-repeat-ngram N] [--json] TEXT\n"
+    "       memread eval     --bank FILE [--memory M] [--windows] [--json] TEXTFILE\n"
+    "       memread remember --bank FILE --out M [--memory EXISTING] [--alpha A] [--passes P]\n"
+    "                        [--sharpness S] [--gate G] [--json] TEXTFILE...\n"
     "       memread inspect  --bank FILE [--json]\n"
     "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
     "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n"
     "       memread train --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]] [options]\n"
     "                     (memread train --help lists them)\n";
 
-
-bool load_machine(const Arguments& args, Machine& machine, std::vector<uint8_t>& bytes,
-                  Failure& failure) {
-  auto it = args.options.find("bank");
-  if (it == args.options.end()) {
-    failure = {kExitUsage, "--bank FILE is required"};
-    return false;
-  }
-  if (!read_file(it->second, bytes, failure)) return false;
-  std::string error;
-  if (!machine.load(bytes.data(), bytes.size(), error)) {
-    failure = {kExitFailure, it->second + ": " + error};
-    return false;
-  }
-  return true;
-}
 
 bool one_text(const Arguments& args, const char* what, std::string& text, Failure& failure) {
   if (args.positional.size() != 1) {
@@ -101,7 +92,7 @@ std::string json_number(double x) {
 
 int predict(int argc, char** argv, Failure& failure) {
   Arguments args;
-  if (!parse_arguments(argc, argv, {"bank", "top"}, {"json"}, args, failure)) return failure.code;
+  if (!parse_arguments(argc, argv, {"bank", "memory", "top"}, {"json"}, args, failure)) return failure.code;
   uint64_t top = 0;
   std::string text;
   if (!unsigned_option(args, "top", 10, 1u << 20, top, failure) || !one_text(args, "TEXT", text, failure)) {
@@ -132,7 +123,7 @@ int predict(int argc, char** argv, Failure& failure) {
 
 int complete(int argc, char** argv, Failure& failure) {
   Arguments args;
-  if (!parse_arguments(argc, argv, {"bank", "top", "max-tokens"}, {"json"}, args, failure)) return failure.code;
+  if (!parse_arguments(argc, argv, {"bank", "memory", "top", "max-tokens"}, {"json"}, args, failure)) return failure.code;
   uint64_t top = 0, max_tokens = 0;
   std::string text;
   if (!unsigned_option(args, "top", 5, 1u << 10, top, failure) ||
@@ -168,7 +159,7 @@ int complete(int argc, char** argv, Failure& failure) {
 
 int generate(int argc, char** argv, Failure& failure) {
   Arguments args;
-  if (!parse_arguments(argc, argv, {"bank", "max", "temperature", "top-k", "top-p", "seed",
+  if (!parse_arguments(argc, argv, {"bank", "memory", "max", "temperature", "top-k", "top-p", "seed",
                                     "repetition-penalty", "no-repeat-ngram"},
                        {"json"}, args, failure)) {
     return failure.code;
@@ -218,7 +209,7 @@ int generate(int argc, char** argv, Failure& failure) {
 
 int evaluate(int argc, char** argv, Failure& failure) {
   Arguments args;
-  if (!parse_arguments(argc, argv, {"bank"}, {"json", "windows"}, args, failure)) return failure.code;
+  if (!parse_arguments(argc, argv, {"bank", "memory"}, {"json", "windows"}, args, failure)) return failure.code;
   std::string path;
   if (!one_text(args, "TEXTFILE", path, failure)) return failure.code;
   Machine machine;
@@ -344,10 +335,11 @@ int main(int argc, char** argv) {
   else if (command == "complete") code = complete(argc, argv, failure);
   else if (command == "generate") code = generate(argc, argv, failure);
   else if (command == "eval") code = evaluate(argc, argv, failure);
+  else if (command == "remember") code = cli::remember_command(argc, argv, failure);
   else if (command == "inspect") code = inspect(argc, argv, failure);
   else if (command == "random-bank") code = random_bank(argc, argv, failure);
   else if (command == "train") code = cli::train_command(argc, argv, failure);
-  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, inspect, random-bank, train)"}, code = kExitUsage;
+  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, remember, inspect, random-bank, train)"}, code = kExitUsage;
   if (code != 0) std::fprintf(stderr, "memread: %s\n", failure.message.c_str());
   return code;
 }

@@ -344,23 +344,6 @@ nlohmann::ordered_json training_record(const train::Trainer& trainer, const Corp
   return training;
 }
 
-// Writes `file` to `path` whole or not at all: beside it first, then renamed over it.
-bool write_whole(const std::string& path, const std::vector<uint8_t>& file, Failure& failure) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out || !out.write(reinterpret_cast<const char*>(file.data()), std::streamsize(file.size()))) {
-      std::remove(partial.c_str());
-      return (failure = {kExitFailure, "cannot write " + partial}), false;
-    }
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0) {
-    std::remove(partial.c_str());
-    return (failure = {kExitFailure, "cannot rename " + partial + " to " + path}), false;
-  }
-  return true;
-}
-
 }  // namespace
 
 int train_command(int argc, char** argv, Failure& failure) {

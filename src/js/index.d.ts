@@ -177,7 +177,7 @@ export interface MemoryParams {
 export interface MemoryInfo {
   /** One slot per token of the remembered texts but the last of each. */
   slots: number;
-  /** Bytes it holds in wasm memory: its slots (1,652 bytes each at dim 192) and its source texts. */
+  /** Bytes it holds in wasm memory: its slots (1,604 bytes each at dim 192) and its source texts. */
   bytes: number;
   /** UTF-8 bytes of the remembered texts, kept so that a trace can show the passage a read recalled. */
   sourceBytes: number;

@@ -11,7 +11,10 @@
 //   OUT_DIR/tokenizer/  each text with no merges, with merges learned from it, with a doubling
 //                       chain, and with an invalid table (fuzz_tokenizer.cpp's input format);
 //   OUT_DIR/machine/    each text typed in chunks into both fixture banks, with edits, traces and
-//                       generation, as text and as raw ids (fuzz_machine.cpp's input format).
+//                       generation, as text and as raw ids (fuzz_machine.cpp's input format);
+//   OUT_DIR/memory/     memories of the tiny-hidden fixture written from each text (one of them
+//                       added to), one of tiny-input (another bank), and malformed variants of each
+//                       rule of docs/memory.md, each checked here to be refused with its message.
 // The shipped and fixture banks themselves are copied by scripts/fuzz.
 #include <algorithm>
 #include <array>
@@ -25,10 +28,18 @@
 #include <vector>
 
 #include "model/bank.h"
+#include "model/machine.h"
+#include "model/memory_file.h"
+#include "model/memory_writer.h"
 #include "model/random_bank.h"
 #include "model/safetensors.h"
 
 using namespace memread;
+
+extern const uint8_t kFixture_tiny_hidden[];
+extern const size_t kFixture_tiny_hidden_size;
+extern const uint8_t kFixture_tiny_input[];
+extern const size_t kFixture_tiny_input_size;
 namespace st = memread::safetensors;
 
 namespace {
@@ -322,6 +333,122 @@ void machine_seeds(const std::vector<std::string>& texts) {
 
 }  // namespace
 
+namespace {
+
+// ---- memory files ------------------------------------------------------------------------------
+
+Machine fixture_machine(const uint8_t* bytes, size_t size) {
+  Machine machine;
+  std::string error;
+  if (!machine.load(bytes, size, error)) {
+    std::fprintf(stderr, "fuzz_make_seeds: fixture: %s\n", error.c_str());
+    std::exit(1);
+  }
+  return machine;
+}
+
+// The memory file of `text` written by `machine` (added to `previous` when given).
+Bytes memory_file(const Machine& machine, const std::string& text, std::shared_ptr<const Memory> previous,
+                  std::shared_ptr<const Memory>* result = nullptr) {
+  MemoryWriter writer;
+  ReadError error;
+  const MemoryParams params = previous ? previous->params() : MemoryParams{};
+  bool ok = writer.start(machine, previous, text, params, kDefaultMemoryBytes, error);
+  while (ok && !writer.done()) ok = writer.step(4096, error);
+  Bytes file;
+  std::string write_error;
+  if (!ok || !write_memory(*writer.result(), file, write_error)) {
+    std::fprintf(stderr, "fuzz_make_seeds: remember: %s%s\n", error.message.c_str(), write_error.c_str());
+    std::exit(1);
+  }
+  if (result) *result = writer.result();
+  return file;
+}
+
+// Writes a malformed memory file, after checking that the loader refuses it with `expected`.
+void malformed_memory(const Machine& machine, const std::string& name, const Bytes& file, const std::string& expected) {
+  Memory memory(machine.config().dim, MemoryParams{}, Sha256{});
+  std::string error;
+  if (load_memory(file.data(), file.size(), machine.bank_digest(), machine.config().dim, kDefaultMemoryBytes, memory,
+                  error) ||
+      error.find(expected) == std::string::npos) {
+    std::fprintf(stderr, "fuzz_make_seeds: memory %s: expected a refusal with \"%s\", got \"%s\"\n", name.c_str(),
+                 expected.c_str(), error.c_str());
+    std::exit(1);
+  }
+  write_file("memory", "malformed-" + name + ".safetensors", file);
+}
+
+void memory_seeds(const std::vector<std::string>& texts) {
+  const Machine hidden = fixture_machine(kFixture_tiny_hidden, kFixture_tiny_hidden_size);
+  const Machine input = fixture_machine(kFixture_tiny_input, kFixture_tiny_input_size);
+  int index = 0;
+  Bytes base;  // the first text's memory: the base of the malformed variants
+  for (const std::string& full : texts) {
+    const std::string text = full.substr(0, 300);
+    std::shared_ptr<const Memory> memory;
+    const Bytes file = memory_file(hidden, text, nullptr, &memory);
+    if (base.empty()) base = file;
+    write_file("memory", "valid-" + std::to_string(index++) + ".safetensors", file);
+    if (index == 1) write_file("memory", "valid-added.safetensors", memory_file(hidden, full.substr(300, 200), memory));
+  }
+  malformed_memory(hidden, "other-bank", memory_file(input, texts[0].substr(0, 300), nullptr), "the memory belongs to another bank");
+  malformed_memory(hidden, "bank-file", Bytes(kFixture_tiny_hidden, kFixture_tiny_hidden + kFixture_tiny_hidden_size),
+                   "this is a bank file, not a memory file");
+
+  // Structure.
+  malformed_memory(hidden, "empty", {}, "too short for the 8-byte header length");
+  malformed_memory(hidden, "length-only", Bytes(base.begin(), base.begin() + 8), "truncated");
+  malformed_memory(hidden, "cut-in-header", Bytes(base.begin(), base.begin() + 100), "truncated");
+  malformed_memory(hidden, "cut-in-data", Bytes(base.begin(), base.end() - 7), "reach past the end of the data section");
+  Bytes trailing = base;
+  trailing.push_back(0);
+  malformed_memory(hidden, "trailing-byte", trailing, "");
+  Bytes huge_length = base;
+  huge_length[7] = 0x7f;
+  malformed_memory(hidden, "huge-header-length", huge_length, "header");
+  malformed_memory(hidden, "html", bytes_of("<!DOCTYPE html><html><body>Not found</body></html>"), "");
+  malformed_memory(hidden, "bad-json", edit_header(base, "\"memory.keys\":{", "\"memory.keys\":{{"), "");
+  malformed_memory(hidden, "duplicate-tensor", edit_header(base, "\"memory.values\":", "\"memory.keys\":"), "");
+
+  // Metadata.
+  malformed_memory(hidden, "no-metadata", edit_header(base, "\"memread.memory\"", "\"other.memory\""),
+                   "missing key \"memread.memory\"");
+  malformed_memory(hidden, "foreign-memread-key", edit_header(base, "\"memread.memory\"", "\"memread.other\""),
+                   "metadata: unknown key");
+  malformed_memory(hidden, "format-version-2", edit_header(base, "\\\"format_version\\\":1", "\\\"format_version\\\":2"),
+                   "is not supported");
+  malformed_memory(hidden, "short-digest", edit_header(base, "\\\"bank_sha256\\\":\\\"", "\\\"bank_sha256\\\":\\\"0"),
+                   "64 lowercase hexadecimal digits");
+  malformed_memory(hidden, "dim-16-of-8", edit_header(base, "\\\"dim\\\":16", "\\\"dim\\\":8"), "is not the bank's");
+  malformed_memory(hidden, "unknown-header-key", edit_header(base, "\\\"dim\\\":", "\\\"size\\\":3,\\\"dim\\\":"),
+                   "unknown key");
+  malformed_memory(hidden, "passes-0", edit_header(base, "\\\"passes\\\":3", "\\\"passes\\\":0"), "passes");
+  malformed_memory(hidden, "gate-2", edit_header(base, "\\\"gate\\\":0.99000001", "\\\"gate\\\":2"), "gate");
+  malformed_memory(hidden, "gate-text", edit_header(base, "\\\"gate\\\":0.99000001", "\\\"gate\\\":\\\"high\\\""),
+                   "not a number");
+  malformed_memory(hidden, "slots-missing", edit_header(base, "\\\"slots\\\":", "\\\"slot\\\":"), "");
+
+  // Tensors and values.
+  Split s = split(base);
+  const size_t slots_at = s.header.find("\\\"slots\\\":") + 10;
+  const std::string slots = s.header.substr(slots_at, s.header.find(',', slots_at) - slots_at);
+  malformed_memory(hidden, "slots-disagree",
+                   edit_header(base, "\\\"slots\\\":" + slots, "\\\"slots\\\":" + std::to_string(std::stoul(slots) + 1)),
+                   "does not match");
+  malformed_memory(hidden, "keys-f32", edit_header(base, "\"memory.keys\":{\"dtype\":\"F16\"", "\"memory.keys\":{\"dtype\":\"BF16\""),
+                   "dtype BF16, expected F16");
+  malformed_memory(hidden, "unknown-tensor", edit_header(base, "\"memory.source\"", "\"memory.text\""), "unknown tensor");
+  const uint32_t nan2 = 0x7e007e00u, big = 0x3c003c00u;  // two F16 NaNs; two F16 ones
+  malformed_memory(hidden, "nan-value", patch_tensor(base, "memory.values", 0, nan2), "non-finite value (NaN)");
+  malformed_memory(hidden, "inf-key", patch_tensor(base, "memory.keys", 4, 0x7c000000u), "non-finite value (inf)");
+  malformed_memory(hidden, "long-key", patch_tensor(base, "memory.keys", 0, big), "more than 1");
+  malformed_memory(hidden, "offset-past-source", patch_tensor(base, "memory.offsets", 0, 0x7fffffffu), "is past the source");
+  malformed_memory(hidden, "offsets-out-of-order", patch_tensor(base, "memory.offsets", 4, 0), "comes before the previous slot");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: fuzz_make_seeds OUT_DIR TEXT_FILE...\n");
@@ -340,6 +467,7 @@ int main(int argc, char** argv) {
   bank_seeds();
   tokenizer_seeds(texts);
   machine_seeds(texts);
+  memory_seeds(texts);
   std::printf("fuzz_make_seeds: %d seed files in %s\n", written, out_dir.c_str());
   return 0;
 }

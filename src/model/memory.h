@@ -10,10 +10,10 @@
 //     h ← h + Σ_j weight_j·w_j      (exactly 0 when no slot is within the gate)
 //
 // Keys and values are kept as binary16, as the memory file stores them, so a memory and its file
-// read alike. The read looks at each slot's projection on kProjections fixed orthonormal
-// directions (int8: the first 16 for every slot, the other 48 for those that pass) first: a slot whose projection is farther from u's than the gate allows cannot be
-// within it (docs/memory.md), so only the others have their cosine computed. The result equals a
-// full scan's, bit for bit.
+// read alike. The read looks first at each slot's projection on kProjections fixed orthonormal
+// directions (int8: the first 16 for every slot, the other 48 for those that pass): a slot whose
+// projection is farther from u's than the gate allows cannot be within it (docs/memory.md), so
+// only the others have their cosine computed. The result equals a full scan's, bit for bit.
 #pragma once
 
 #include <cstddef>

@@ -8,11 +8,16 @@
 //   - Generate streams a continuation into the text; Stop aborts it (AbortSignal) before its next token.
 // Banks: the list in /banks/index.json, or a file the visitor opens or drops. A bad file shows its
 // MemreadError message, and the bank already loaded keeps working.
+// Memories: the "Teach it" panel (teach.js) teaches the machine the visitor's text and keeps it in
+// the browser per bank; the trace shows what a read recalled from it.
 //
 // For tests, the DOM says what it shows: #completions[data-text], #next[data-text] and
-// #trace[data-text] are the text the completions, predictions and trace were computed for; every
-// weight drawn carries data-weight.
+// #trace[data-text] are the text the completions, predictions and trace were computed for, and
+// their data-memory the slots of the memory they were asked with (0: none); every weight drawn
+// carries data-weight.
 import { loadMachineInWorker } from '../src/js/index.js';
+import { bankKey } from './memory-store.js';
+import { bankLoaded, isOverPanel, startTeachPanel } from './teach.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -52,6 +57,7 @@ const TOP_K = 10;         // tokens in the next-token list
 const TOP_COMPLETIONS = 5;  // completions in their list
 const TOP_SLOTS = 8;      // slots per bank read in the trace
 const TRACE_DELAY = 120;  // ms of quiet typing before the trace is recomputed
+const TOP_RECALLS = 5;    // recalled passages of the memory shown in the trace
 const FILE_OPTION = 'file:';
 
 const state = {
@@ -186,6 +192,11 @@ function setControlsEnabled() {
 
 // ---- Next token -----------------------------------------------------------------------------------
 
+/** Slots of the memory in use (0: none), as the worker last said: what a call made now reads with. */
+function memorySlots(machine) {
+  return machine?.memory?.slots ?? 0;
+}
+
 function textChanged() {
   state.tabLeaves = false;
   complete();
@@ -201,9 +212,10 @@ async function complete() {
   if (!machine || state.generating) return;
   const text = ui.text.value;
   const seq = ++state.completeSeq;
+  const memory = memorySlots(machine);
   if (text === '') {
     state.shownCompleteSeq = seq;
-    showCompletions([], text, null);
+    showCompletions([], text, null, memory);
     return;
   }
   const started = performance.now();
@@ -211,15 +223,16 @@ async function complete() {
     const completions = await machine.complete(text, { topK: TOP_COMPLETIONS });
     if (machine !== state.machine || seq < state.shownCompleteSeq) return;
     state.shownCompleteSeq = seq;
-    showCompletions(completions, text, performance.now() - started);
+    showCompletions(completions, text, performance.now() - started, memory);
   } catch (error) {
     if (machine === state.machine) reportError(error, 'Could not complete');
   }
 }
 
-function showCompletions(completions, text, ms) {
+function showCompletions(completions, text, ms, memory) {
   state.completions = completions;
   ui.completions.dataset.text = text;
+  ui.completions.dataset.memory = String(memory);
   ui.completionsEmpty.hidden = text === '' || completions.length > 0;
   ui.completionsTiming.textContent = ms === null ? '' : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
   const typed = text.match(TYPED_WORD)[0];
@@ -255,9 +268,10 @@ async function predict() {
   if (!machine || state.generating) return;
   const text = ui.text.value;
   const seq = ++state.predictSeq;
+  const memory = memorySlots(machine);
   if (text === '') {
     state.shownSeq = seq;
-    showPredictions([], text, null);
+    showPredictions([], text, null, memory);
     scheduleTrace();
     return;
   }
@@ -266,16 +280,17 @@ async function predict() {
     const top = await machine.predict(text, { topK: TOP_K });
     if (machine !== state.machine || seq < state.shownSeq) return;
     state.shownSeq = seq;
-    showPredictions(top, text, performance.now() - started);
+    showPredictions(top, text, performance.now() - started, memory);
     scheduleTrace();
   } catch (error) {
     if (machine === state.machine) reportError(error, 'Could not predict');
   }
 }
 
-function showPredictions(top, text, ms) {
+function showPredictions(top, text, ms, memory) {
   state.top = top;
   ui.next.dataset.text = text;
+  ui.next.dataset.memory = String(memory);
   ui.nextEmpty.hidden = text !== '';
   ui.nextTiming.textContent = ms === null ? '' : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
   const max = top.length ? top[0].prob : 1;
@@ -374,19 +389,24 @@ async function runTrace() {
   if (text === '') {
     state.lastTrace = null;
     ui.trace.dataset.text = '';
+    ui.trace.dataset.memory = String(memorySlots(machine));
     ui.trace.replaceChildren(el('p', 'help', 'Type something to see what the model reads.'));
     return;
   }
   state.traceBusy = true;
+  const memory = machine.memory;
   try {
     const trace = await machine.trace(text, { topSlots: TOP_SLOTS });
+    const recalls = await recalledPassages(machine, trace.memory);
     if (machine !== state.machine) return;
-    if (text !== ui.text.value) {
-      state.traceAgain = true;  // stale: the text moved on while it was computed
+    if (text !== ui.text.value || memory !== machine.memory) {
+      state.traceAgain = true;  // stale: the text (or the memory) moved on while it was computed
       return;
     }
     state.lastTrace = { text, trace };
     showTrace(trace, text, machine.info.config);
+    ui.trace.prepend(memoryCard(recalls, trace.memory.length, memory));
+    ui.trace.dataset.memory = String(memory?.slots ?? 0);
     await showSlot();
   } catch (error) {
     if (machine === state.machine && error?.code !== 'EMPTY_TEXT') reportError(error, 'Could not trace');
@@ -509,6 +529,77 @@ function showTrace(trace, text, config) {
 }
 
 arrowKeys(ui.trace, 'button.slot', 'ol.slots');
+
+// ---- What the model recalled from the memory --------------------------------------------------------
+
+/**
+ * The recalled slots to show (the heaviest), each with the token it predicts: the first token of
+ * the passage from its offset on, as the bank tokenizes that passage (the memory records where
+ * the token starts, not where it ends).
+ */
+function recalledPassages(machine, memory) {
+  return Promise.all(memory.slice(0, TOP_RECALLS).map(async (recall) => {
+    const ids = recall.after ? await machine.tokenize(recall.after) : [];
+    const first = ids.length ? await machine.detokenize([ids[0]]) : '';
+    // A token that is a lone byte of a character decodes as U+FFFD: then nothing is marked.
+    return { ...recall, predicted: recall.after.startsWith(first) ? first : '' };
+  }));
+}
+
+const utf8Length = (text) => new TextEncoder().encode(text).length;
+
+/**
+ * One recalled passage: the taught text before the token the slot predicts, that token marked,
+ * and the text after it; … where the passage goes on beyond what the memory gave.
+ */
+function passageNode(recall) {
+  // The memory cuts its passages at byte counts: a character cut in two shows as U+FFFD at the edge.
+  const before = recall.before.replace(/^\uFFFD+/, '');
+  const after = recall.after.replace(/\uFFFD+$/, '');
+  const rest = after.slice(recall.predicted.length);
+  const passage = el('span', 'passage');
+  if (recall.offset > utf8Length(recall.before)) passage.append(el('span', 'elided', '…'));
+  passage.append(el('span', 'passage-before', before));
+  const mark = el('mark', 'predicted', tokenNode(recall.predicted, -1));
+  mark.title = `the token this passage taught it to predict here: ${tokenWords(recall.predicted, -1)}`;
+  passage.append(mark, el('span', 'passage-after', rest));
+  if (utf8Length(recall.after) >= 32) passage.append(el('span', 'elided', '…'));
+  return passage;
+}
+
+/**
+ * The memory's part of the trace: the passages of the taught text that the last position's read
+ * recalled, heaviest first, each with its weight; or that nothing was recalled.
+ * @param {Array} recalls the heaviest recalls, with `predicted` (recalledPassages)
+ * @param {number} total how many slots the read recalled in all
+ * @param {object|null} memory the memory's info, or null when there is none
+ */
+function memoryCard(recalls, total, memory) {
+  const card = el('section', 'memory-read');
+  card.dataset.recalled = String(total);
+  card.append(el('h3', null, 'Your memory', el('span', 'layer-of', ' · read last, after the layers')));
+  if (!memory) {
+    card.append(el('p', 'help recall-none', 'Nothing recalled: there is no memory. Teach it a text (“Teach it”), and the passages it recalls show here.'));
+    return card;
+  }
+  if (total === 0) {
+    card.append(el('p', 'help recall-none', `Nothing recalled: no passage of what you taught it (${memory.slots.toLocaleString('en')} slots) is close enough to this position, so this prediction is the bank's alone.`));
+    return card;
+  }
+  card.append(el('p', 'help', `Recalled from what you taught it: ${total === 1 ? 'one passage' : `${total} passages`}, each with the token it predicts marked and its weight in the memory's read.`));
+  const list = el('ol', 'recalls');
+  for (const recall of recalls) {
+    const item = el('li', 'recall', el('span', 'pct', percent(recall.weight)), passageNode(recall));
+    item.dataset.weight = String(recall.weight);
+    item.dataset.offset = String(recall.offset);
+    item.dataset.slot = String(recall.slot);
+    item.dataset.predicted = recall.predicted;
+    list.append(item);
+  }
+  if (total > recalls.length) list.append(el('li', 'slot-rest', `and ${total - recalls.length} more`));
+  card.append(list);
+  return card;
+}
 
 function selectSlot(selection) {
   const same = state.selected && state.selected.layer === selection.layer
@@ -777,7 +868,7 @@ function fileOption(label) {
  * Loads a bank in a new worker; on success it replaces the one in use, on failure the one in use
  * stays and the error is shown.
  * @param {string|Blob} source a URL or a File
- * @param {{label: string, value: string, entry?: object}} bank
+ * @param {{label: string, value: string, file: string, entry?: object}} bank
  */
 async function loadBank(source, bank) {
   state.loading?.abort();
@@ -787,6 +878,8 @@ async function loadBank(source, bank) {
   ui.bankProgress.hidden = false;
   ui.bankProgress.removeAttribute('value');  // indeterminate until the first progress
   setBankStatus(`Loading ${bank.label}…`, 'loading');
+  // The bank's identity for the memory kept with it; a file's SHA-256 is read alongside the load.
+  const identity = bankKey(source).catch(() => `name:${bank.label}`);
   try {
     const machine = await loadMachineInWorker(source, {
       signal: controller.signal,
@@ -814,6 +907,9 @@ async function loadBank(source, bank) {
       : `${about} Measured on held-out text: ${measured.toFixed(3)} bits per byte (lower is better).`;
     ui.bankNote.hidden = false;
     showInfo(machine.info, bank);
+    // The memory kept for this bank, loaded before the bank is said ready.
+    await bankLoaded(machine, { key: await identity, name: bank.file.replace(/\.safetensors$/i, '') });
+    if (state.machine !== machine) return;
     setBankStatus(`Ready: ${bank.label}`, 'ready');
     showSlot();
     setControlsEnabled();
@@ -840,7 +936,7 @@ async function loadBank(source, bank) {
 
 function loadFile(file) {
   if (!file) return;
-  loadBank(file, { label: `“${file.name}”`, value: FILE_OPTION });
+  loadBank(file, { label: `“${file.name}”`, value: FILE_OPTION, file: file.name });
 }
 
 let shipped = [];
@@ -868,7 +964,7 @@ async function loadBankList() {
 function loadShipped(index) {
   const entry = shipped[index];
   const url = new URL(entry.file, new URL('/banks/', location.href)).href;
-  loadBank(url, { label: entry.name || entry.file, value: String(index), entry });
+  loadBank(url, { label: entry.name || entry.file, value: String(index), entry, file: entry.file });
 }
 
 ui.bankSelect.addEventListener('change', () => {
@@ -895,15 +991,20 @@ document.addEventListener('dragleave', () => {
   if (dragDepth === 0) ui.dropOverlay.hidden = true;
 });
 document.addEventListener('dragover', (event) => {
-  if (carriesFiles(event)) event.preventDefault();
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  if (dragDepth > 0) ui.dropOverlay.hidden = isOverPanel(event);  // over "Teach it", files are to teach
 });
 document.addEventListener('drop', (event) => {
   if (!carriesFiles(event)) return;
   event.preventDefault();
   dragDepth = 0;
   ui.dropOverlay.hidden = true;
+  if (isOverPanel(event)) return;  // the panel takes them (teach.js)
   loadFile(event.dataTransfer.files[0]);
 });
 
+// A memory that changed (taught, off, on, forgotten, opened) changes what the model reads.
+startTeachPanel({ onChange: () => { complete(); predict(); } });
 setControlsEnabled();
 loadBankList();

@@ -10,16 +10,20 @@
 // text, a small list under the field shows the most probable completions of the word being typed
 // (the letters typed, then the rest of the word: DESIGN §9, docs/model.md "Completions"); Tab
 // inserts the first, a click inserts any; Esc hides the list (then Tab moves on as usual). The model runs in a Web
-// Worker (one per bank, shared by every element of the page that reads that bank), so typing never
-// waits for it; the bank is fetched once and kept in the browser's Cache API.
+// Worker (one per bank and memory, shared by every element of the page that reads that bank with
+// that memory), so typing never waits for it; the bank is fetched once and kept in the browser's
+// Cache API (a memory file is fetched by each worker that reads it).
 //
 // Attributes:  bank  the bank's URL (relative URLs resolve against the page); without it, the bank
 //                    the package ships (defaultBank(): en-brown)
+//              memory  a memory file's URL (machine.exportMemory(), the page's "Download"): what
+//                    someone taught that bank, read with it; a memory of another bank, or a damaged
+//                    file, is an error like a bad bank (state="error", memread-error)
 //              top   how many suggestions, 1 to 10 (default 5)
 //              mode  "completions" (default) or "tokens": the raw next-token distribution
 // Reflects:    state="loading" | "ready" | "error" on the element
-// Events:      memread-ready   (detail: {info})            the bank is loaded
-//              memread-error   (detail: {error})           the bank could not be loaded
+// Events:      memread-ready   (detail: {info})            the bank (and its memory) is loaded
+//              memread-error   (detail: {error})           the bank or its memory could not be loaded
 //              memread-accept  (detail: {text, prob})      a suggestion was inserted (an `input`
 //                                                          event on the field follows, as typing)
 // Property:    ready           a Promise of the bank's info (rejects like memread-error)
@@ -34,29 +38,36 @@ import { loadMachineInWorker } from './index.js';
 
 const TAG = 'memread-suggest';
 
-// ---- One worker per bank, shared ------------------------------------------------------------------
+// ---- One worker per bank and memory, shared ------------------------------------------------------
 
-const banks = new Map();  // absolute URL → {machine: Promise<WorkerMachine>, users: number}
+// A source is what an element reads: {bank, memory} as absolute URLs (memory null without one).
+// A memory changes what the machine predicts, so elements share a worker only with the same both.
+const sourceKey = ({ bank, memory }) => `${bank} ${memory ?? ''}`;  // a space: not in an absolute URL
 
-function useBank(url) {
-  let bank = banks.get(url);
+const banks = new Map();  // sourceKey → {machine: Promise<WorkerMachine>, users: number}
+
+function useBank(source) {
+  const key = sourceKey(source);
+  let bank = banks.get(key);
   if (!bank) {
-    bank = { machine: loadMachineInWorker(url), users: 0 };
-    bank.machine.catch(() => banks.delete(url));  // a failed load may be tried again later
-    banks.set(url, bank);
+    const options = source.memory ? { memory: source.memory } : {};
+    bank = { machine: loadMachineInWorker(source.bank, options), users: 0 };
+    bank.machine.catch(() => banks.delete(key));  // a failed load may be tried again later
+    banks.set(key, bank);
   }
   bank.users++;
   return bank.machine;
 }
 
-function releaseBank(url) {
-  const bank = banks.get(url);
+function releaseBank(source) {
+  const key = sourceKey(source);
+  const bank = banks.get(key);
   if (!bank) return;
   bank.users--;
   // A microtask later: an element moved in the DOM disconnects and reconnects in one go.
   queueMicrotask(() => {
-    if (bank.users > 0 || banks.get(url) !== bank) return;
-    banks.delete(url);
+    if (bank.users > 0 || banks.get(key) !== bank) return;
+    banks.delete(key);
     bank.machine.then((machine) => machine.terminate(), () => {});
   });
 }
@@ -168,12 +179,12 @@ let counter = 0;
 // ---- The element ----------------------------------------------------------------------------------------
 
 export class MemreadSuggest extends HTMLElement {
-  static observedAttributes = ['bank', 'top', 'mode'];
+  static observedAttributes = ['bank', 'memory', 'top', 'mode'];
 
   #field = null;       // the wrapped textarea or input
   #list = null;        // ul.memread-suggest-list
   #hint = null;        // the field's description for screen readers
-  #bankUrl = null;     // the bank in use (absolute URL)
+  #source = null;      // the bank and memory in use: {bank, memory} (absolute URLs)
   #machine = null;     // its WorkerMachine, once loaded
   #top = [];           // suggestions on screen
   #shownFor = null;    // the text they are for
@@ -215,21 +226,21 @@ export class MemreadSuggest extends HTMLElement {
       });
       this.#observer.observe(this, { childList: true, subtree: true });
     }
-    this.#setBank(this.getAttribute('bank'));
+    this.#load();
   }
 
   disconnectedCallback() {
     this.#observer?.disconnect();
     this.#observer = null;
     this.#detach();
-    if (this.#bankUrl) releaseBank(this.#bankUrl);
-    this.#bankUrl = null;
+    if (this.#source) releaseBank(this.#source);
+    this.#source = null;
     this.#machine = null;
   }
 
   attributeChangedCallback(name, oldValue, value) {
     if (!this.isConnected || oldValue === value) return;
-    if (name === 'bank') this.#setBank(value);
+    if (name === 'bank' || name === 'memory') this.#load();
     else this.#predict();
   }
 
@@ -242,26 +253,41 @@ export class MemreadSuggest extends HTMLElement {
     return Number.isFinite(n) ? Math.min(10, Math.max(1, n)) : 5;
   }
 
-  // ---- the bank ----
+  // ---- the bank (and its memory) ----
 
-  #setBank(bank) {
-    if (this.#bankUrl) releaseBank(this.#bankUrl);
-    this.#bankUrl = null;
+  /** The bank and memory the attributes name, as absolute URLs; throws naming an attribute that is not a URL. */
+  #sourceOfAttributes() {
+    const url = (name) => {
+      const value = this.getAttribute(name);
+      if (!value) return null;
+      try {
+        return new URL(value, document.baseURI).href;
+      } catch {
+        throw new Error(`<${TAG}> ${name}="${value}" is not a URL`);
+      }
+    };
+    return { bank: url('bank') ?? defaultBank().href, memory: url('memory') };
+  }
+
+  /** (Re)loads what the bank and memory attributes name. */
+  #load() {
+    if (this.#source) releaseBank(this.#source);
+    this.#source = null;
     this.#machine = null;
     this.#hide();
     if (this.getAttribute('state') !== null && this.getAttribute('state') !== 'loading') this.#newReady();
-    let url;
+    let source;
     try {
-      url = bank ? new URL(bank, document.baseURI).href : defaultBank().href;
-    } catch {
-      this.#fail(new Error(`<${TAG}> bank="${bank}" is not a URL`));
+      source = this.#sourceOfAttributes();
+    } catch (error) {
+      this.#fail(error);
       return;
     }
-    this.#bankUrl = url;
+    this.#source = source;
     this.setAttribute('state', 'loading');
-    useBank(url).then(
+    useBank(source).then(
       (machine) => {
-        if (this.#bankUrl !== url) return;
+        if (this.#source !== source) return;
         this.#machine = machine;
         this.setAttribute('state', 'ready');
         this.#resolveReady(machine.info);
@@ -269,7 +295,7 @@ export class MemreadSuggest extends HTMLElement {
         if (this.#field && this.#field === document.activeElement) this.#predict();
       },
       (error) => {
-        if (this.#bankUrl === url) this.#fail(error);
+        if (this.#source === source) this.#fail(error);
       },
     );
   }

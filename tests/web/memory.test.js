@@ -16,36 +16,18 @@ import { fileURLToPath } from 'node:url';
 
 import { loadMachine } from '../../src/js/node.js';
 import { startServerAndBrowser } from './support.js';
+import { PROMPT, TEXT, taughtInNode } from './taught.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHIPPED = JSON.parse(fs.readFileSync(path.join(ROOT, 'banks/index.json'), 'utf8'));
 const BANK = new Uint8Array(fs.readFileSync(path.join(ROOT, 'banks', SHIPPED[0].file)));  // the page's default
-const OTHER_BANK = new Uint8Array(fs.readFileSync(path.join(ROOT, 'tests/fixtures/tiny-hidden.safetensors')));
-
-// A fact the bank cannot know, and a prompt that asks for it: taught, "Oz" completes to the name.
-const FACT = 'The night porter of the Hotel Quenby is called Ozzimander. ';
-const TEXT = `${FACT}He keeps the keys of every room.\n${FACT}Guests ask for him by name.\n`;
-const PROMPT = 'The night porter of the Hotel Quenby is called Oz';
 
 let environment;
 let expected;  // what the package computes in Node, with and without the memory
 
 before(async () => {
   environment = await startServerAndBrowser();
-  const machine = await loadMachine(BANK);
-  const plain = machine.complete(PROMPT);
-  const info = await machine.remember(TEXT);
-  expected = {
-    plain: plain.map((c) => c.text),
-    taught: machine.complete(PROMPT).map((c) => c.text),
-    slots: info.slots,
-    recall: machine.trace(PROMPT).memory[0],
-  };
-  machine.dispose();
-  const other = await loadMachine(OTHER_BANK);
-  await other.remember('the cat sat on the mat, and the dog sat on the log');
-  expected.foreignMemory = other.exportMemory();
-  other.dispose();
+  expected = await taughtInNode(BANK);
 });
 
 after(async () => {

@@ -9,31 +9,18 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { loadMachine } from '../../src/js/node.js';
 import { startServerAndBrowser } from './support.js';
+import { PROMPT, taughtInNode } from './taught.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BANK = new Uint8Array(fs.readFileSync(path.join(ROOT, 'banks/en-brown.safetensors')));  // the test page's bank
-const OTHER_BANK = new Uint8Array(fs.readFileSync(path.join(ROOT, 'tests/fixtures/tiny-hidden.safetensors')));
-
-const FACT = 'The night porter of the Hotel Quenby is called Ozzimander. ';
-const TEXT = `${FACT}He keeps the keys of every room.\n${FACT}Guests ask for him by name.\n`;
-const PROMPT = 'The night porter of the Hotel Quenby is called Oz';
 
 let environment;
 let expected;
 
 before(async () => {
   environment = await startServerAndBrowser({ tests: true });
-  const machine = await loadMachine(BANK);
-  const plain = machine.complete(PROMPT, { topK: 5 }).map((c) => c.text);
-  await machine.remember(TEXT);
-  expected = { plain, taught: machine.complete(PROMPT, { topK: 5 }).map((c) => c.text), memory: machine.exportMemory() };
-  machine.dispose();
-  const other = await loadMachine(OTHER_BANK);
-  await other.remember('the cat sat on the mat, and the dog sat on the log');
-  expected.foreignMemory = other.exportMemory();
-  other.dispose();
+  expected = await taughtInNode(BANK);
 });
 
 after(async () => {

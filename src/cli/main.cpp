@@ -10,7 +10,13 @@
 //   memread inspect  --bank FILE [--json]
 //   memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]
 //                       [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]
+//   memread train    --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]] [options]
+//   memread merges   --out FILE (--corpus DIR | --text FILE) [--vocab V] [--json]
+//   memread tokens   --tokenizer FILE --out PATH (--text FILE | --corpus DIR |
+//                    --train-text F --validation-text F [--test-text F]) [--json]
 //
+// `merges` writes the tokenizer `train` would learn, `tokens` the ids of texts under a tokenizer
+// file's or a bank's merges: token files for other trainers (DESIGN §12, docs/training.md).
 // --memory M reads with the memory file M in place (DESIGN §10; `remember` writes one, and with
 // --memory adds its texts to an existing one). Bad arguments: one line on stderr, exit 2. A bad
 // file or a failed run: one line, exit 1.
@@ -27,6 +33,7 @@
 
 #include "cli/arguments.h"
 #include "cli/memory_command.h"
+#include "cli/tokens_command.h"
 #include "cli/train_command.h"
 #include "model/bank.h"
 #include "model/completion.h"
@@ -52,7 +59,12 @@ const char kUsage[] =
     "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
     "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n"
     "       memread train --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]] [options]\n"
-    "                     (memread train --help lists them)\n";
+    "                     (memread train --help lists them)\n"
+    "       memread merges --out FILE (--corpus DIR | --text FILE) [--vocab V (2048; 256..4096)] [--json]\n"
+    "       memread tokens --tokenizer FILE --out PATH (--text FILE | --corpus DIR |\n"
+    "                      --train-text F --validation-text F [--test-text F]) [--json]\n"
+    "                      (FILE: a tokenizer file from merges, or a bank; PATH: a token file for --text,\n"
+    "                      else a directory for train.tokens, validation.tokens, test.tokens)\n";
 
 
 bool one_text(const Arguments& args, const char* what, std::string& text, Failure& failure) {
@@ -339,7 +351,9 @@ int main(int argc, char** argv) {
   else if (command == "inspect") code = inspect(argc, argv, failure);
   else if (command == "random-bank") code = random_bank(argc, argv, failure);
   else if (command == "train") code = cli::train_command(argc, argv, failure);
-  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, remember, inspect, random-bank, train)"}, code = kExitUsage;
+  else if (command == "merges") code = cli::merges_command(argc, argv, failure);
+  else if (command == "tokens") code = cli::tokens_command(argc, argv, failure);
+  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, remember, inspect, random-bank, train, merges, tokens)"}, code = kExitUsage;
   if (code != 0) std::fprintf(stderr, "memread: %s\n", failure.message.c_str());
   return code;
 }

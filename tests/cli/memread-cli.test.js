@@ -2,41 +2,21 @@
 // banks (tests/fixtures, made by `memread random-bank`), its JSON forms, and one-line errors with
 // the documented exit codes for bad arguments and bad files.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-// MEMREAD_CLI runs the same tests against another build of the CLI (scripts/test-sanitize).
-const MEMREAD = process.env.MEMREAD_CLI ? path.resolve(process.env.MEMREAD_CLI) : path.join(ROOT, 'build/native/memread');
+import { assertFails, json, ROOT, run } from './cli.js';
+
 const FIXTURES = path.join(ROOT, 'tests/fixtures');
 const HIDDEN = path.join(FIXTURES, 'tiny-hidden.safetensors');  // hidden context, learned positions
 const INPUT = path.join(FIXTURES, 'tiny-input.safetensors');    // the seed's literal form
 const SAMPLE = path.join(FIXTURES, 'sample.txt');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'memread-cli-'));
 
-function run(...args) {
-  const result = spawnSync(MEMREAD, args, { encoding: 'utf8' });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr, signal: result.signal };
-}
 
-function json(...args) {
-  const result = run(...args);
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout);
-}
 
-// A failure is one line on stderr naming the problem, nothing on stdout, and the exit code.
-function assertFails(result, code, pattern) {
-  assert.equal(result.signal, null, 'no crash');
-  assert.equal(result.code, code, `exit code (stderr: ${result.stderr})`);
-  assert.equal(result.stdout, '');
-  assert.match(result.stderr, /^memread: [^\n]+\n$/, 'exactly one line');
-  assert.match(result.stderr, pattern);
-}
 
 test('greedy generation of the fixture banks is pinned', () => {
   assert.deepEqual(json('generate', '--bank', HIDDEN, '--temperature', '0', '--max', '16', '--json', 'The jury said '),

@@ -105,7 +105,7 @@ EMSCRIPTEN_BINDINGS(memread) {
       .constructor<>()
       // Starts a continuation of `text` (options checked in JS; seeds are whole numbers below 2^53)
       // → {} or {error, code}.
-      .function("start", +[](memread::Generation& generation, const Machine& machine, const std::string& text,
+      .function("start", +[](memread::Generation& generation, Machine& machine, const std::string& text,
                              float temperature, size_t top_k, float top_p, float repetition_penalty,
                              size_t no_repeat_ngram_size, double seed) {
         memread::GenerationOptions options;

@@ -18,7 +18,7 @@ std::string check_generation_options(const GenerationOptions& options) {
   return "";
 }
 
-bool Generation::start(const Machine& machine, std::string_view text, const GenerationOptions& options,
+bool Generation::start(Machine& machine, std::string_view text, const GenerationOptions& options,
                        uint64_t seed, ReadError& error) {
   if (text.empty()) {
     error = {ReadErrorCode::kEmptyText, "the text is empty: there is no token to continue from"};
@@ -33,7 +33,7 @@ bool Generation::start(const Machine& machine, std::string_view text, const Gene
   const size_t word_start = typed_word_start(tokenizer, text);
   options_ = options;
   rng_ = Rng(seed);
-  tokens_ = tokenizer.encode(completion_context(text, word_start));
+  tokens_ = machine.encode_text(completion_context(text, word_start));
   typed_ = std::string(text.substr(word_start));
   return true;
 }

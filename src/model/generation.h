@@ -47,8 +47,9 @@ class Generation {
   // The n-grams the no-repeat rule looks back through: the last kNgramHistory tokens.
   static constexpr size_t kNgramHistory = 4096;
 
-  // Starts a continuation of `text` (non-empty) with its own random stream from `seed`.
-  bool start(const Machine& machine, std::string_view text, const GenerationOptions& options,
+  // Starts a continuation of `text` (non-empty) with its own random stream from `seed`. The text is
+  // encoded by the machine's incremental encoder (Machine::encode_text), hence not const.
+  bool start(Machine& machine, std::string_view text, const GenerationOptions& options,
              uint64_t seed, ReadError& error);
   // Draws the next token and appends it. `piece` receives the bytes it adds after the caret: the
   // token's bytes, less the part that only spells letters the person typed.

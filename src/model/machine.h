@@ -126,7 +126,12 @@ class Machine {
   void set_tokens(const std::vector<int32_t>& tokens);
   // set_tokens(tokenizer().encode(text)), encoding only from the last safe cut before the first
   // byte that changed since the last set_text (TextTokens): what a keystroke in a long text costs.
-  void set_text(std::string_view text) { set_tokens(text_encoding_.encode(tokenizer(), text)); }
+  void set_text(std::string_view text) { set_tokens(encode_text(text)); }
+  // tokenizer().encode(text) by the same incremental encoder: a generation started at the end of a
+  // long text encodes its last few words, not the whole text.
+  const std::vector<int32_t>& encode_text(std::string_view text) { return text_encoding_.encode(tokenizer(), text); }
+  // Bytes the last set_text or encode_text encoded afresh (the rest came from the text before it).
+  size_t bytes_encoded() const { return text_encoding_.bytes_encoded(); }
   // Makes `tokens` the text read as one stream whatever the bank's window (what evaluate() reads;
   // the memory writer's passes).
   void set_stream(const std::vector<int32_t>& tokens) { read_text(tokens, 0); }

@@ -96,6 +96,19 @@ TEST(Generation, TheTypedWordIsSpelledFirstAndThePiecesStartAfterIt) {
   }
 }
 
+TEST(Generation, StartingAtTheEndOfALongTextEncodesOnlyItsLastWords) {
+  const Bank bank = small_bank(11);
+  Machine machine = machine_of(bank);
+  std::string text;
+  while (text.size() < 20000) text += "the cat sat over the quick dog, and ";
+  machine.set_text(text);  // the keystroke before: the machine holds the text
+  Generation generation;
+  ReadError error;
+  ASSERT_TRUE(generation.start(machine, text + "the qu", sampled(0.0f), 1, error)) << error.message;
+  EXPECT_EQ(generation.tokens(), machine.tokenizer().encode(text + "the ")) << "the text up to the typed word";
+  EXPECT_LT(machine.bytes_encoded(), 64u) << "from the last safe cut, not the whole text";
+}
+
 TEST(Generation, RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogitsOfSeenTokensOnce) {
   std::vector<float> logits = {2.0f, -2.0f, 3.0f, 1.0f};
   const int32_t recent[] = {0, 1, 0, 0};  // token 0 three times: penalised once

@@ -206,6 +206,11 @@ void bank_seeds() {
 
   write_file("bank", "valid-f16.safetensors", custom_write(bank, true, false, {}));
   {
+    Bytes int8;  // E, K and V as I8 with their scales (DESIGN §11)
+    if (!write_bank(bank, int8, error, WeightDType::kI8)) std::exit(1);
+    write_file("bank", "valid-i8.safetensors", int8);
+  }
+  {
     Bank version1 = bank;  // no "window": the version-1 rule, still read
     version1.config.window = WindowForm::kVersion1;
     write_file("bank", "valid-version1.safetensors", write_bank(version1));

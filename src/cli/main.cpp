@@ -8,6 +8,7 @@
 //   memread remember --bank FILE --out M [--memory EXISTING] [--alpha A] [--passes P] [--sharpness S]
 //                    [--gate G] [--json] TEXTFILE...
 //   memread inspect  --bank FILE [--json]
+//   memread quantize --bank IN --out OUT --dtype i8|f16|f32 [--json]
 //   memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]
 //                       [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]
 //   memread train    --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]] [options]
@@ -33,6 +34,7 @@
 
 #include "cli/arguments.h"
 #include "cli/memory_command.h"
+#include "cli/quantize_command.h"
 #include "cli/tokens_command.h"
 #include "cli/train_command.h"
 #include "model/bank.h"
@@ -56,6 +58,8 @@ const char kUsage[] =
     "       memread remember --bank FILE --out M [--memory EXISTING] [--alpha A] [--passes P]\n"
     "                        [--sharpness S] [--gate G] [--json] TEXTFILE...\n"
     "       memread inspect  --bank FILE [--json]\n"
+    "       memread quantize --bank IN --out OUT --dtype i8|f16|f32 [--json]\n"
+    "                        (E, K and V as int8 with a scale per row, binary16 or float32)\n"
     "       memread random-bank --out FILE [--dim D] [--layers L] [--slots N] [--merges M]\n"
     "                           [--context input|hidden] [--position none|learned] [--max-context T] [--seed S]\n"
     "       memread train --out FILE [--corpus DIR | --train-text F --validation-text F [--test-text F]] [options]\n"
@@ -349,11 +353,12 @@ int main(int argc, char** argv) {
   else if (command == "eval") code = evaluate(argc, argv, failure);
   else if (command == "remember") code = cli::remember_command(argc, argv, failure);
   else if (command == "inspect") code = inspect(argc, argv, failure);
+  else if (command == "quantize") code = cli::quantize_command(argc, argv, failure);
   else if (command == "random-bank") code = random_bank(argc, argv, failure);
   else if (command == "train") code = cli::train_command(argc, argv, failure);
   else if (command == "merges") code = cli::merges_command(argc, argv, failure);
   else if (command == "tokens") code = cli::tokens_command(argc, argv, failure);
-  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, remember, inspect, random-bank, train, merges, tokens)"}, code = kExitUsage;
+  else failure = {kExitUsage, "unknown command '" + command + "' (predict, complete, generate, eval, remember, inspect, quantize, random-bank, train, merges, tokens)"}, code = kExitUsage;
   if (code != 0) std::fprintf(stderr, "memread: %s\n", failure.message.c_str());
   return code;
 }

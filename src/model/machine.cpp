@@ -36,6 +36,7 @@ bool Machine::assign(Bank bank, std::string& error) { return assign(std::move(ba
 
 bool Machine::assign(Bank bank, std::string& error, std::optional<Sha256> digest) {
   if (!validate_bank(bank, error)) return false;
+  dequantize_weights(bank);  // the float kernels read every bank (int8 weights: code × scale)
   auto model = std::make_shared<Model>();
   model->digest = digest;
   if (!model->tokenizer.assign(bank.merges, error)) return false;

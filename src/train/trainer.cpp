@@ -313,18 +313,31 @@ void Trainer::take_tail_average() {
   for (size_t i = 0; i < layout_.total; ++i) parameters_[i] = float(average_sum_[i] / count);
 }
 
+void Trainer::take_weight_matrices(const Bank& rounded) {
+  // Only the weight matrices change: temperatures and position biases keep their exact bits.
+  Bank floats = rounded;
+  dequantize_weights(floats);
+  const ModelConfig& c = layout_.config;
+  auto copy = [&](const std::vector<float>& from, size_t at) { std::copy(from.begin(), from.end(), parameters_.begin() + long(at)); };
+  copy(floats.embed, layout_.embed);
+  for (size_t l = 0; l < c.layers; ++l) {
+    copy(floats.layers[l].keys, layout_.keys[l]);
+    copy(floats.layers[l].values, layout_.values[l]);
+  }
+}
+
 bool Trainer::round_weights_to_f16(std::string& error) {
   Bank rounded = bank();
   if (!memread::round_weights_to_f16(rounded, error)) return false;
-  // Only the weight matrices change: temperatures and position biases keep their exact bits.
-  const ModelConfig& c = layout_.config;
-  auto copy = [&](const std::vector<float>& from, size_t at) { std::copy(from.begin(), from.end(), parameters_.begin() + long(at)); };
-  copy(rounded.embed, layout_.embed);
-  for (size_t l = 0; l < c.layers; ++l) {
-    copy(rounded.layers[l].keys, layout_.keys[l]);
-    copy(rounded.layers[l].values, layout_.values[l]);
-  }
+  take_weight_matrices(rounded);
   return true;
+}
+
+Bank Trainer::round_weights_to_i8() {
+  Bank quantized = bank();
+  quantize_weights_to_i8(quantized);
+  take_weight_matrices(quantized);
+  return quantized;
 }
 
 HeldOutScore Trainer::evaluate(const std::vector<int32_t>& tokens) const {

@@ -120,6 +120,10 @@ class Trainer {
   // Rounds E, K and V to binary16, as a bank written with F16 weights stores them, so that the
   // final evaluation measures the file's weights. False (nothing changed) when one does not fit.
   bool round_weights_to_f16(std::string& error);
+  // Quantizes E, K and V to int8 with per-row scales (quantize_weights_to_i8) and takes the
+  // dequantized weights as the parameters: the bank to write (its matrices int8), whose weights
+  // the final evaluation then measures exactly.
+  Bank round_weights_to_i8();
 
   // Checkpoints: parameters, AdamW moments, the tail average's sum, the step, the options, the
   // merges and the run's clock, in one safetensors file. A resumed run continues exactly as if it
@@ -135,6 +139,8 @@ class Trainer {
   bool restore_checkpoint(const std::string& path, RunClock& spent, std::string& error);
 
  private:
+  // Sets E, K and V of the parameters to the weight matrices of `rounded` (a bank of this model).
+  void take_weight_matrices(const Bank& rounded);
   size_t positions() const;
   size_t steps_before_average() const;  // the tail average sums the steps after this one
 

@@ -31,6 +31,7 @@ bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), 4 * a.size()) == 0);
 }
 bool same_float(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+bool same_int8(const Int8Matrix& a, const Int8Matrix& b) { return a.codes == b.codes && same_floats(a.scales, b.scales); }
 
 // Bitwise equality of two banks (so -0 ≠ 0 and a NaN would be caught).
 bool same_bank(const Bank& a, const Bank& b) {
@@ -40,14 +41,15 @@ bool same_bank(const Bank& a, const Bank& b) {
       x.position != y.position || x.max_context != y.max_context) {
     return false;
   }
-  if (!same_floats(a.embed, b.embed) || !same_float(a.readout_temp, b.readout_temp) ||
+  if (!same_floats(a.embed, b.embed) || !same_int8(a.embed_i8, b.embed_i8) || !same_float(a.readout_temp, b.readout_temp) ||
       a.merges != b.merges || a.name != b.name || a.description != b.description ||
       a.training != b.training || a.layers.size() != b.layers.size()) {
     return false;
   }
   for (size_t l = 0; l < a.layers.size(); ++l) {
     const BankLayer &p = a.layers[l], &q = b.layers[l];
-    if (!same_floats(p.keys, q.keys) || !same_floats(p.values, q.values) ||
+    if (!same_floats(p.keys, q.keys) || !same_floats(p.values, q.values) || !same_int8(p.keys_i8, q.keys_i8) ||
+        !same_int8(p.values_i8, q.values_i8) ||
         !same_floats(p.position, q.position) || !same_float(p.temp_assoc, q.temp_assoc) ||
         !same_float(p.temp_context, q.temp_context) || !same_float(p.temp_mlp, q.temp_mlp)) {
       return false;
@@ -1607,6 +1609,206 @@ TEST(BankValidate, InMemoryBanks) {
 }
 
 // ---- the generic writer ------------------------------------------------------------------------
+
+// ---- I8 weight matrices (DESIGN §11) -----------------------------------------------------------
+
+// The tiny bank's file with `matrix` ("embed", "layers.0.keys", …) stored as I8: codes
+// (−3·r + c) mod 255 − 127 and scale 0.5 + r/8 for row r, its scale tensor right after it.
+void store_as_i8(FileSpec& spec, const std::string& matrix, Int8Matrix* stored = nullptr) {
+  Entry& e = spec.entry(matrix);
+  const size_t rows = size_t(e.shape[0]), cols = size_t(e.shape[1]);
+  Int8Matrix m;
+  for (size_t r = 0; r < rows; ++r) {
+    m.scales.push_back(0.5f + float(r) / 8.0f);
+    for (size_t c = 0; c < cols; ++c) m.codes.push_back(int8_t(int((3 * r * 7 + c * 11) % 255) - 127));
+  }
+  e.dtype = "I8";
+  e.data.assign(m.codes.begin(), m.codes.end());
+  Entry scale;
+  scale.name = matrix + ".scale";
+  scale.shape = {rows};
+  scale.data = f32_bytes(m.scales);
+  size_t at = 0;
+  while (spec.entries[at].name != matrix) ++at;
+  spec.entries.insert(spec.entries.begin() + long(at + 1), scale);
+  if (stored) *stored = m;
+}
+
+FileSpec spec_with_i8(const Bank& bank, const std::string& matrix) {
+  FileSpec spec = bank_spec(bank);
+  store_as_i8(spec, matrix);
+  return spec;
+}
+
+TEST(BankI8, MatricesLoadAsInt8WithTheirScalesAndWriteBackTheSameBytes) {
+  const Bank bank = tiny_bank();
+  Int8Matrix embed, keys;
+  FileSpec spec = bank_spec(bank);
+  store_as_i8(spec, "embed", &embed);
+  store_as_i8(spec, "layers.1.keys", &keys);  // beside F32 ones: a bank may mix dtypes per tensor
+  const Bank loaded = expect_load_ok(spec.bytes());
+  EXPECT_TRUE(loaded.embed.empty());
+  EXPECT_TRUE(same_int8(loaded.embed_i8, embed));
+  EXPECT_TRUE(loaded.layers[1].keys.empty());
+  EXPECT_TRUE(same_int8(loaded.layers[1].keys_i8, keys));
+  EXPECT_TRUE(same_floats(loaded.layers[0].keys, bank.layers[0].keys));  // F32 as it was
+  EXPECT_TRUE(has_int8_weights(loaded));
+  EXPECT_FALSE(has_int8_weights(bank));
+
+  // Written (as F32 for its float matrices), it loads back the same: int8 stays int8.
+  std::vector<uint8_t> file;
+  std::string error;
+  ASSERT_TRUE(write_bank(loaded, file, error)) << error;
+  st::File parsed;
+  expect_parse_ok(file, &parsed);
+  EXPECT_EQ(parsed.find("embed")->dtype, st::DType::kI8);
+  EXPECT_EQ(parsed.find("embed.scale")->dtype, st::DType::kF32);
+  EXPECT_EQ(parsed.find("layers.0.keys")->dtype, st::DType::kF32);
+  EXPECT_EQ(parsed.find("layers.0.keys.scale"), nullptr);
+  EXPECT_TRUE(same_bank(expect_load_ok(file), loaded));
+
+  // Dequantized, each weight is its code times its row's scale.
+  Bank floats = loaded;
+  dequantize_weights(floats);
+  EXPECT_FALSE(has_int8_weights(floats));
+  ASSERT_EQ(floats.embed.size(), embed.codes.size());
+  for (size_t i = 0; i < floats.embed.size(); ++i) {
+    EXPECT_EQ(floats.embed[i], float(embed.codes[i]) * embed.scales[i / bank.config.dim]);
+  }
+}
+
+TEST(BankI8, QuantizingRoundsEachRowToAScaleOfItsLargestMagnitudeOver127) {
+  const size_t rows = 4, cols = 37;
+  std::vector<float> w(rows * cols);
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& x : w) x = normal(random);
+  for (size_t c = 0; c < cols; ++c) w[2 * cols + c] = 0.0f;  // a row of zeros
+  w[3 * cols] = 1e-42f;                                       // a subnormal row
+  for (size_t c = 1; c < cols; ++c) w[3 * cols + c] = 0.0f;
+  const Int8Matrix m = quantize_rows(w.data(), rows, cols);
+  ASSERT_EQ(m.codes.size(), rows * cols);
+  ASSERT_EQ(m.scales.size(), rows);
+  std::vector<float> row(cols);
+  for (size_t r = 0; r < rows; ++r) {
+    SCOPED_TRACE(r);
+    EXPECT_GT(m.scales[r], 0.0f);
+    float largest = 0.0f;
+    for (size_t c = 0; c < cols; ++c) largest = std::max(largest, std::fabs(w[r * cols + c]));
+    if (r < 2) EXPECT_FLOAT_EQ(m.scales[r], largest / 127.0f);
+    if (r == 2) EXPECT_EQ(m.scales[r], 1.0f);
+    dequantize_row(m, r, cols, row.data());
+    for (size_t c = 0; c < cols; ++c) {
+      EXPECT_GE(m.codes[r * cols + c], -127);
+      EXPECT_LE(std::fabs(row[c] - w[r * cols + c]), m.scales[r] * 0.5f + 1e-45f) << c;
+    }
+  }
+  // A bank quantized and written as I8 loads back as the quantized bank: a byte per weight.
+  Bank bank = tiny_bank();
+  std::vector<uint8_t> file;
+  std::string error;
+  ASSERT_TRUE(write_bank(bank, file, error, WeightDType::kI8)) << error;
+  Bank quantized = bank;
+  quantize_weights_to_i8(quantized);
+  EXPECT_TRUE(quantized.embed.empty() && quantized.layers[0].values.empty());
+  EXPECT_TRUE(same_bank(expect_load_ok(file), quantized));
+  st::File parsed;
+  expect_parse_ok(file, &parsed);
+  EXPECT_EQ(parsed.find("layers.1.values")->end - parsed.find("layers.1.values")->begin, 3u * 4u);
+}
+
+TEST(BankI8, ScalesMissingMisshapenOrInvalidAreRefusedNamingTheTensor) {
+  const Bank bank = tiny_bank();
+  {
+    FileSpec spec = spec_with_i8(bank, "layers.0.values");
+    spec.remove("layers.0.values.scale");
+    expect_load_error(spec.bytes(), "tensor \"layers.0.values\": dtype I8 needs its per-row scales, tensor \"layers.0.values.scale\" [slots 3] F32 (missing)");
+  }
+  {
+    FileSpec spec = spec_with_i8(bank, "embed");
+    Entry& scale = spec.entry("embed.scale");
+    scale.shape = {258};
+    scale.data.resize(258 * 4);
+    expect_load_error(spec.bytes(), "tensor \"embed.scale\": shape [258] does not match [vocab_size 259]");
+  }
+  {
+    FileSpec spec = spec_with_i8(bank, "embed");
+    Entry& scale = spec.entry("embed.scale");
+    scale.dtype = "F16";
+    scale.data = f16_bytes(std::vector<float>(259, 0.5f));
+    expect_load_error(spec.bytes(), "tensor \"embed.scale\": dtype F16, expected F32");
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const std::pair<float, const char*> bad_scales[] = {
+      {nan, "scale [1] is nan, not finite"},      {inf, "scale [1] is inf, not finite"},
+      {-inf, "scale [1] is -inf, not finite"},    {0.0f, "scale [1] is 0, must be > 0"},
+      {-0.0f, "scale [1] is -0, must be > 0"},    {-0.5f, "scale [1] is -0.5, must be > 0"},
+      {3e38f, "scale [1] is 3e+38, above 2.65846e+36 (code × scale would overflow)"}};
+  for (const auto& [value, message] : bad_scales) {
+    SCOPED_TRACE(message);
+    FileSpec spec = spec_with_i8(bank, "layers.1.keys");
+    std::memcpy(spec.entry("layers.1.keys.scale").data.data() + 4, &value, 4);
+    expect_load_error(spec.bytes(), std::string("tensor \"layers.1.keys.scale\": ") + message);
+  }
+  {
+    // the largest allowed scale loads: every code × scale is finite
+    FileSpec spec = spec_with_i8(bank, "layers.1.keys");
+    std::memcpy(spec.entry("layers.1.keys.scale").data.data() + 4, &kMaxInt8Scale, 4);
+    expect_load_ok(spec.bytes());
+  }
+}
+
+TEST(BankI8, I8OnlyForTheWeightMatricesAndAScaleOnlyForAnI8One) {
+  const Bank bank = tiny_bank();
+  for (const char* name : {"layers.0.temps", "layers.1.position", "readout.temp"}) {
+    SCOPED_TRACE(name);
+    FileSpec spec = bank_spec(bank);
+    Entry& e = spec.entry(name);
+    e.dtype = "I8";
+    e.data.assign(e.data.size() / 4, 1);
+    expect_load_error(spec.bytes(), std::string("tensor \"") + name + "\": dtype I8, expected F32 or F16");
+  }
+  {
+    FileSpec spec = bank_spec(bank);
+    Entry& e = spec.entry("embed");
+    e.dtype = "U8";
+    e.data.assign(e.data.size() / 4, 1);
+    expect_load_error(spec.bytes(), "tensor \"embed\": dtype U8, expected F32, F16 or I8");
+  }
+  {
+    // a scale beside an F32 matrix
+    FileSpec spec = spec_with_i8(bank, "layers.0.keys");
+    Entry scale = spec.entry("layers.0.keys.scale");
+    spec = bank_spec(bank);
+    spec.entries.push_back(scale);
+    expect_load_error(spec.bytes(), "tensor \"layers.0.keys.scale\": a scale for tensor \"layers.0.keys\" of dtype F32 (only an I8 tensor has one)");
+  }
+  {
+    // a scale of a tensor the config does not have
+    FileSpec spec = bank_spec(bank);
+    Entry e;
+    e.name = "layers.0.temps.scale";
+    e.shape = {3};
+    e.data = f32_bytes({1, 1, 1});
+    spec.entries.push_back(e);
+    expect_load_error(spec.bytes(), "unknown tensor \"layers.0.temps.scale\"");
+  }
+}
+
+TEST(BankI8, InMemoryBanksHoldEachMatrixOneWay) {
+  Bank bank = tiny_bank();
+  quantize_weights_to_i8(bank);
+  std::string error;
+  EXPECT_TRUE(validate_bank(bank, error)) << error;
+  Bank both = bank;
+  both.embed.assign(both.config.vocab_size * both.config.dim, 0.0f);
+  EXPECT_FALSE(validate_bank(both, error));
+  EXPECT_EQ(error, "tensor \"embed\": held both as floats and as int8");
+  Bank short_scales = bank;
+  short_scales.layers[1].values_i8.scales.pop_back();
+  EXPECT_FALSE(validate_bank(short_scales, error));
+  EXPECT_EQ(error, "tensor \"layers.1.values.scale\": holds 2 values, the config needs 3");
+}
 
 TEST(SafetensorsWrite, RoundTrip) {
   const std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, -0.0f, 7.0f};  // [2, 3]

@@ -332,5 +332,32 @@ TEST(Trainer, F16WeightsAreRoundedBeforeTheFinalEvaluationSoTheFileScoresTheSame
   EXPECT_NEAR(mine.bits_per_byte, loaded.evaluate(held_out).bits_per_byte, 1e-5);
 }
 
+TEST(Trainer, I8WeightsAreRoundedBeforeTheFinalEvaluationSoTheFileScoresTheSame) {
+  const SmallRun run;
+  Trainer trainer = run.trainer(small_options(ContextForm::kHidden, PositionForm::kLearned));
+  for (int i = 0; i < 10; ++i) trainer.train_step();
+  const Bank floats = trainer.bank();
+  const Bank quantized = trainer.round_weights_to_i8();
+  EXPECT_TRUE(quantized.embed.empty());
+  ASSERT_EQ(quantized.embed_i8.codes.size(), floats.embed.size());
+  // The parameters are now the int8 weights, code × scale, each within half a scale of before.
+  const Bank rounded = trainer.bank();
+  const size_t d = floats.config.dim;
+  for (size_t i = 0; i < floats.embed.size(); ++i) {
+    const float scale = quantized.embed_i8.scales[i / d];
+    ASSERT_EQ(rounded.embed[i], float(quantized.embed_i8.codes[i]) * scale) << i;
+    ASSERT_LE(std::fabs(rounded.embed[i] - floats.embed[i]), 0.5f * scale * (1 + 1e-6f)) << i;
+  }
+  EXPECT_EQ(rounded.layers[0].temp_context, floats.layers[0].temp_context);
+
+  std::vector<uint8_t> file;
+  std::string error;
+  ASSERT_TRUE(write_bank(quantized, file, error, WeightDType::kI8)) << error;
+  Machine loaded;
+  ASSERT_TRUE(loaded.load(file.data(), file.size(), error)) << error;
+  const std::vector<int32_t> held_out(run.tokens.begin(), run.tokens.begin() + 300);
+  EXPECT_NEAR(trainer.evaluate(held_out).bits_per_byte, loaded.evaluate(held_out).bits_per_byte, 1e-5);
+}
+
 }  // namespace
 }  // namespace memread::train

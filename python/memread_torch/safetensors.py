@@ -13,6 +13,8 @@ import numpy as np
 
 HEADER_CAP = 16 * 1024 * 1024  # bytes; a bank's header is a few KB
 MAX_RANK = 8
+METADATA_ENTRIES_CAP = 64          # as src/model/safetensors.h: entries of __metadata__
+METADATA_VALUE_CAP = 64 * 1024     # and UTF-8 bytes of each value
 MAX_NESTING = 3  # top object → tensor entry → shape array
 
 DTYPE_SIZES = {
@@ -129,9 +131,14 @@ def parse(data):
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict):
         raise FormatError("__metadata__ is not a JSON object")
+    if len(metadata) > METADATA_ENTRIES_CAP:
+        raise FormatError(f"metadata: more than {METADATA_ENTRIES_CAP} entries")
     for key, value in metadata.items():
         if not isinstance(value, str):
             raise FormatError(f"metadata {quoted(key)}: value is a {type(value).__name__}, not a string")
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > METADATA_VALUE_CAP:
+            raise FormatError(f"metadata {quoted(key)}: value of {size} bytes exceeds the cap of {METADATA_VALUE_CAP}")
     # 4. each tensor
     spans = []
     for name, entry in header.items():

@@ -460,6 +460,9 @@ class HeaderHandler : public StrictHandler {
         if (!metadata_keys_.insert(key).second) {
           return fail("metadata: duplicate key " + quote_for_error(key));
         }
+        if (metadata_keys_.size() > kMaxMetadataEntries) {
+          return fail("metadata: more than " + std::to_string(kMaxMetadataEntries) + " entries");
+        }
         key_ = std::move(key);
         return true;
       case Frame::kEntry: {
@@ -495,6 +498,10 @@ class HeaderHandler : public StrictHandler {
         if (value.kind != JsonScalar::Kind::kString) {
           return fail("metadata " + quote_for_error(key_) + ": value is " + kind_text(value) +
                       ", not a string");
+        }
+        if (value.string.size() > kMaxMetadataValueBytes) {
+          return fail("metadata " + quote_for_error(key_) + ": value of " + std::to_string(value.string.size()) +
+                      " bytes exceeds the cap of " + std::to_string(kMaxMetadataValueBytes));
         }
         metadata.emplace_back(key_, value.string);
         return true;
@@ -846,6 +853,11 @@ bool write(const std::vector<TensorToWrite>& tensors,
       }
       if (!keys.insert(kv.first).second) {
         error = "metadata: duplicate key " + quote_for_error(kv.first);
+        return false;
+      }
+      if (kv.second.size() > kMaxMetadataValueBytes || i >= kMaxMetadataEntries) {  // what parse would refuse
+        error = "metadata " + quote_for_error(kv.first) + ": beyond the caps of " + std::to_string(kMaxMetadataEntries) +
+                " entries of " + std::to_string(kMaxMetadataValueBytes) + " bytes";
         return false;
       }
       if (i) header += ',';

@@ -21,6 +21,11 @@ namespace safetensors {
 // The largest header accepted. Real headers are a few KB (a bank of 64 layers has ~260 entries of
 // ~80 bytes); the cap bounds what a hostile header can make the parser allocate.
 constexpr uint64_t kMaxHeaderBytes = uint64_t{16} << 20;  // 16 MiB
+// Bounds on __metadata__: entries, and bytes of each value (UTF-8, after unescaping). A bank has at
+// most four memread.* entries of a few KB (its training record is the longest, ~2 KB); the caps keep
+// a hostile header from hiding megabytes in strings every reader copies and shows.
+constexpr size_t kMaxMetadataEntries = 64;
+constexpr size_t kMaxMetadataValueBytes = 64 * 1024;
 // The largest rank accepted for a tensor shape.
 constexpr size_t kMaxRank = 8;
 // The deepest JSON nesting a valid header has: top object → tensor entry → shape array.

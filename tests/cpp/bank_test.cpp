@@ -1084,6 +1084,36 @@ TEST(BankValid, OtherToolsMetadataIsIgnored) {
   EXPECT_TRUE(same_bank(expect_load_ok(spec.bytes()), bank));
 }
 
+TEST(SafetensorsMetadata, EntriesAndValueSizesAreCapped) {
+  const Bank bank = tiny_bank();
+  {
+    FileSpec spec = bank_spec(bank);  // 4 memread.* entries; other tools' keys up to the cap load
+    while (spec.metadata.size() < st::kMaxMetadataEntries) spec.metadata.emplace_back("x." + std::to_string(spec.metadata.size()), "v");
+    expect_load_ok(spec.bytes());
+    spec.metadata.emplace_back("x.one-more", "v");
+    expect_parse_error(spec.bytes(), "metadata: more than 64 entries");
+  }
+  {
+    FileSpec spec = bank_spec(bank);
+    spec.set_metadata("memread.description", std::string(st::kMaxMetadataValueBytes, 'a'));
+    EXPECT_EQ(expect_load_ok(spec.bytes()).description.size(), st::kMaxMetadataValueBytes);
+    spec.set_metadata("memread.description", std::string(2 << 20, 'a'));  // 2 MiB: loaded before the cap
+    expect_parse_error(spec.bytes(), "metadata \"memread.description\": value of 2097152 bytes exceeds the cap of 65536");
+    // the cap counts the value's bytes after unescaping: 65,536 bytes written as \u escapes load
+    spec.set_metadata("memread.description", std::string(st::kMaxMetadataValueBytes, '\x01'));
+    expect_load_ok(spec.bytes());
+  }
+  {
+    // the writer refuses what the reader would
+    Bank big = bank;
+    big.description.assign(st::kMaxMetadataValueBytes + 1, 'a');
+    std::vector<uint8_t> file;
+    std::string error;
+    EXPECT_FALSE(write_bank(big, file, error));
+    EXPECT_EQ(error, "metadata \"memread.description\": beyond the caps of 64 entries of 65536 bytes");
+  }
+}
+
 TEST(F16, EveryValueWidensExactly) {
   for (uint32_t h = 0; h < 65536; ++h) {
     const int exponent = int(h >> 10) & 31;

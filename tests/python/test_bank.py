@@ -68,6 +68,11 @@ class ReadTest(unittest.TestCase):
         bad = dict(header)
         bad["layers.0.keys"] = dict(bad["layers.0.keys"], shape=[32.0, 16])
         self.refused(with_header(json.dumps(bad), body), "non-integer number")
+        # the metadata caps (docs/bank-format.md): 64 entries, 64 KiB a value
+        many = dict(header, __metadata__=dict(header["__metadata__"], **{f"x.{i}": "v" for i in range(64)}))
+        self.refused(with_header(json.dumps(many), body), "metadata: more than 64 entries")
+        long = dict(header, __metadata__=dict(header["__metadata__"], **{"memread.description": "a" * (2 << 20)}))
+        self.refused(with_header(json.dumps(long), body), "value of 2097152 bytes exceeds the cap of 65536")
 
     def test_values_outside_the_rules_are_refused(self):
         bank = read_bank(TINY)

@@ -15,6 +15,7 @@ import numpy as np
 from .safetensors import FormatError, parse, parse_json_object, quoted, serialize, write_file
 
 FLT_MIN = np.finfo(np.float32).tiny  # 1.17549e-38: 1/τ of anything smaller overflows
+MAX_INT8_SCALE = np.float32(3.4028234e38 / 128)  # every code × scale stays finite (docs/bank-format.md)
 F16_MAX = 65504.0
 CONFIG_BOUNDS = {"format_version": (1, 1), "dim": (1, 16384), "layers": (1, 256), "slots": (1, 1 << 20),
                  "vocab_size": (256, 1 << 20), "max_context": (1, 65536)}
@@ -163,20 +164,26 @@ def read_bank_bytes(data):
             raise FormatError(f"metadata: unknown key {quoted(key)}")
     config = check_config(parse_json_object(metadata["memread.config"].encode(), "memread.config"))
     shapes = expected_shapes(config)
+    weights = [name for name in shapes if _is_weight(name)]
     for name in tensors:
-        if name not in shapes:
+        if name not in shapes and not (name.endswith(".scale") and name[:-len(".scale")] in weights):
             raise FormatError(f"unknown tensor {quoted(name)} (the config has layers {config['layers']}, position {json.dumps(config['position'])})")
     arrays = {}
     for name, shape in shapes.items():
         if name not in tensors:
             raise FormatError(f"missing tensor {quoted(name)} (the config has layers {config['layers']}, position {json.dumps(config['position'])})")
         t = tensors[name]
-        wanted = ("I32",) if name == "tokenizer.merges" else ("F32", "F16")
+        wanted = ("I32",) if name == "tokenizer.merges" else ("F32", "F16", "I8") if _is_weight(name) else ("F32", "F16")
         if t.dtype not in wanted:
-            raise FormatError(f"tensor {quoted(name)}: dtype {t.dtype}, expected {' or '.join(wanted)}")
+            raise FormatError(f"tensor {quoted(name)}: dtype {t.dtype}, expected {', '.join(wanted[:-1]) + ' or ' if len(wanted) > 1 else ''}{wanted[-1]}")
         if t.shape != shape:
             raise FormatError(f"tensor {quoted(name)}: shape {list(t.shape)} does not match {list(shape)}")
-        arrays[name] = t.array() if t.dtype == "I32" else t.array().astype(np.float32)
+        if t.dtype == "I8":
+            arrays[name] = _dequantized(name, t, tensors.get(name + ".scale"))
+        elif name + ".scale" in tensors:
+            raise FormatError(f"tensor {quoted(name + '.scale')}: a scale for tensor {quoted(name)} of dtype {t.dtype} (only an I8 tensor has one)")
+        else:
+            arrays[name] = t.array() if t.dtype == "I32" else t.array().astype(np.float32)
     layers = range(config["layers"])
     bank = Bank(
         config=config,
@@ -195,6 +202,27 @@ def read_bank_bytes(data):
     return check_bank(bank)
 
 
+def _is_weight(name):
+    """E, K_l and V_l: the matrices a bank may store as I8 (DESIGN §11)."""
+    return name == "embed" or name.endswith(".keys") or name.endswith(".values")
+
+
+def _dequantized(name, codes, scale):
+    """An I8 matrix's weights as float32, code × its row's scale (as the C++ loader reads them)."""
+    rows = codes.shape[0]
+    if scale is None:
+        raise FormatError(f"tensor {quoted(name)}: dtype I8 needs its per-row scales, tensor {quoted(name + '.scale')} [{rows}] F32 (missing)")
+    if scale.dtype != "F32":
+        raise FormatError(f"tensor {quoted(name + '.scale')}: dtype {scale.dtype}, expected F32")
+    if scale.shape != (rows,):
+        raise FormatError(f"tensor {quoted(name + '.scale')}: shape {list(scale.shape)} does not match [{rows}]")
+    scales = scale.array()
+    bad = np.flatnonzero(~(np.isfinite(scales) & (scales > 0) & (scales <= MAX_INT8_SCALE)))
+    if bad.size:
+        raise FormatError(f"tensor {quoted(name + '.scale')}: scale [{bad[0]}] is {scales[bad[0]]}, not finite, > 0 and at most FLT_MAX / 128")
+    return codes.array().astype(np.float32) * scales[:, None]
+
+
 def read_bank(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -205,9 +233,10 @@ def read_bank(path):
 
 
 def bank_bytes(bank, dtype="f32"):
-    """The file of `bank`, with E, K and V stored as F32 or F16 (`dtype`); the rest F32 and I32."""
-    if dtype not in ("f32", "f16"):
-        raise ValueError(f"dtype {dtype!r} is neither 'f32' nor 'f16'")
+    """The file of `bank`, with E, K and V stored as F32, F16 or I8 with per-row scales (`dtype`); the
+    rest F32 and I32."""
+    if dtype not in ("f32", "f16", "i8"):
+        raise ValueError(f"dtype {dtype!r} is not 'f32', 'f16' or 'i8'")
     check_bank(bank)
     config = dict(bank.config)
     tensors = {}
@@ -215,6 +244,10 @@ def bank_bytes(bank, dtype="f32"):
         weight = name == "embed" or name.endswith(".keys") or name.endswith(".values")
         if name == "tokenizer.merges":
             tensors[name] = ("I32", array)
+        elif weight and dtype == "i8":
+            codes, scales = quantize_rows(array)
+            tensors[name] = ("I8", codes)
+            tensors[name + ".scale"] = ("F32", scales)
         elif weight and dtype == "f16":
             if np.abs(array).max(initial=0.0) > F16_MAX:
                 raise FormatError(f"tensor {quoted(name)}: a value beyond ±{F16_MAX:g} does not fit F16")
@@ -234,6 +267,23 @@ def bank_bytes(bank, dtype="f32"):
 def write_bank(bank, path, dtype="f32"):
     """Writes `bank` to `path` (beside it, then renamed): nothing half-written, nothing invalid."""
     write_file(path, bank_bytes(bank, dtype))
+
+
+def quantize_rows(array):
+    """(codes int8, scales float32) of a matrix, one scale per row, as the C++ quantize_rows makes
+    them bit for bit: scale = max |w| / 127 (1 for a row of zeros), code = round(w / scale)."""
+    w = np.asarray(array, dtype=np.float32)
+    largest = np.abs(w).max(axis=1, initial=np.float32(0))
+    tiny = np.float32(np.finfo(np.float32).smallest_subnormal)
+    scales = np.where(largest > 0, np.clip(largest / np.float32(127), tiny, MAX_INT8_SCALE), np.float32(1)).astype(np.float32)
+    codes = np.clip(np.rint(w / scales[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+def round_to_i8(array):
+    """What I8 storage keeps of `array` (as float32): each code times its row's scale."""
+    codes, scales = quantize_rows(array)
+    return codes.astype(np.float32) * scales[:, None]
 
 
 def round_to_f16(array):

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from .bank import FormatError, round_to_f16, write_bank
+from .bank import FormatError, round_to_f16, round_to_i8, write_bank
 from .data import Sequences, TokenFile, read_tokenizer
 from .model import MemRead, stream_bits
 from .safetensors import parse, parse_json_object, serialize, write_file
@@ -74,7 +74,7 @@ def parse_options(argv):
     p.add_argument("--stop-after", type=int, default=0, help="save the checkpoint after this step and stop")
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--eval-tokens", type=int, default=65536)
-    p.add_argument("--dtype", choices=("f32", "f16"), default="f32")
+    p.add_argument("--dtype", choices=("f32", "f16", "i8"), default="f32")
     p.add_argument("--name", default="")
     p.add_argument("--description", default="")
     # where it runs
@@ -384,10 +384,10 @@ def run(o, world):
     #    scored on the held-out texts
     model.cpu()
     average.apply(model)
-    if o.dtype == "f16":
+    if o.dtype in ("f16", "i8"):
         with torch.no_grad():
             for p in model.decayed_parameters():
-                p.copy_(torch.from_numpy(round_to_f16(p.numpy())))
+                p.copy_(torch.from_numpy(round_to_f16(p.numpy()) if o.dtype == "f16" else round_to_i8(p.numpy())))
     scores = {part: stream_bits(model, files[part].tokens, tokenizer.lengths, chunk=o.max_context)
               for part in ("validation", "test") if part in files}
     record = training_record(o, files, tokenizer, scores, step, clock, world)

@@ -14,7 +14,7 @@ from support import BANKS, FIXTURES, SPLIT_TEXT, memread
 
 from memread_torch import FormatError, read_bank, write_bank
 from memread_torch.bank import bank_bytes, read_bank_bytes
-from memread_torch.safetensors import serialize
+from memread_torch.safetensors import parse, serialize
 
 TINY = os.path.join(FIXTURES, "tiny-hidden.safetensors")
 
@@ -53,6 +53,23 @@ class ReadTest(unittest.TestCase):
             result = memread("inspect", "--bank", path, check=False)
             self.assertEqual(result.returncode, 1, f"the C++ loader accepts what Python refuses ({message})")
 
+    def test_i8_banks_read_as_the_cpp_loader_reads_them_and_quantize_as_memread_quantize_does(self):
+        with tempfile.TemporaryDirectory() as folder:
+            cpp = os.path.join(folder, "cpp-i8.safetensors")
+            memread("quantize", "--bank", os.path.join(BANKS, "en-brown.safetensors"), "--out", cpp, "--dtype", "i8")
+            bank = read_bank(cpp)
+            self.assertEqual(bank.dtypes["layers.2.values"], "I8")
+            with open(cpp, "rb") as f:
+                cpp_tensors, _ = parse(f.read())
+            codes = cpp_tensors["embed"].array().astype(np.float32)
+            self.assertTrue(np.array_equal(bank.embed, codes * cpp_tensors["embed.scale"].array()[:, None]))
+            # Python's writer makes the same codes and scales from the same F16 weights
+            source = read_bank(os.path.join(BANKS, "en-brown.safetensors"))
+            mine, _ = parse(bank_bytes(source, "i8"))
+            for name in ("embed", "embed.scale", "layers.0.keys", "layers.3.values.scale"):
+                self.assertEqual(mine[name].dtype, cpp_tensors[name].dtype, name)
+                self.assertEqual(bytes(mine[name].data), bytes(cpp_tensors[name].data), name)
+
     def test_malformed_files_are_refused_with_the_rule_they_break(self):
         with open(TINY, "rb") as f:
             data = f.read()
@@ -64,7 +81,7 @@ class ReadTest(unittest.TestCase):
         self.refused(with_header(text[:-1] + ', "embed": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', body),
                      'duplicate key "embed"')
         self.refused(with_header(text.replace('"F32"', '"F33"', 1), body), 'unknown dtype "F33"')
-        self.refused(with_header(text.replace('"F32"', '"I32"', 1), body), "dtype I32, expected F32 or F16")
+        self.refused(with_header(text.replace('"F32"', '"I32"', 1), body), 'tensor "embed": dtype I32, expected F32, F16 or I8')
         bad = dict(header)
         bad["layers.0.keys"] = dict(bad["layers.0.keys"], shape=[32.0, 16])
         self.refused(with_header(json.dumps(bad), body), "non-integer number")

@@ -1,5 +1,5 @@
 """A bank trained and exported by PyTorch is a bank: the C++ machine and the npm package load it
-and give the probabilities PyTorch gives, past the window, as F32 and as F16; its metadata carries
+and give the probabilities PyTorch gives, past the window, as F32, F16 and I8; its metadata carries
 the held-out figure `memread eval` measures.
 
 Tolerance as for the shipped banks (test_machine_equality): 2e-5 per probability."""
@@ -15,6 +15,7 @@ from support import (TINY_MODEL, distribution, make_token_folder, memread, nativ
                      temporary_folder, tokens_of, train)
 
 from memread_torch import MemRead, read_bank
+from memread_torch.bank import round_to_i8
 from memread_torch.safetensors import parse
 
 
@@ -40,10 +41,10 @@ class ExportTest(unittest.TestCase):
             saved, _ = parse(f.read())
         model.load_state_dict({name: torch.from_numpy(saved[f"model.{name}"].array().copy())
                                for name, _ in model.named_parameters()})
-        if dtype == "f16":
+        if dtype != "f32":
             with torch.no_grad():
                 for p in model.decayed_parameters():
-                    p.copy_(p.half().float())
+                    p.copy_(p.half().float() if dtype == "f16" else torch.from_numpy(round_to_i8(p.numpy())))
         ids = tokens_of(self.text, self.tokenizer, self.folder)
         self.assertGreater(len(ids), 3 * 8)
         with torch.no_grad():
@@ -66,6 +67,9 @@ class ExportTest(unittest.TestCase):
 
     def test_f16_bank_reads_the_same_in_cpp_and_npm(self):
         self.check("f16")
+
+    def test_i8_bank_reads_the_same_in_cpp_and_npm(self):
+        self.check("i8")
 
 
 if __name__ == "__main__":

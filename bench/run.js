@@ -137,7 +137,7 @@ function needsCore(impls) {
 }
 
 async function runNode(o) {
-  const impls = (o.impls ?? IMPLS.map((x) => x.id)).filter((id) => id !== 'native');
+  const impls = (o.impls ?? IMPLS.map((x) => x.id)).filter((id) => !id.startsWith('native'));
   let mod = null;
   let backend = null;
   if (needsCore(impls)) ({ mod, backend } = await loadCoreNode());
@@ -202,8 +202,9 @@ function runNative(o) {
 /** Put the native rows into the Node configs (as implementation "native") and recompute ratios. */
 function mergeNative(nodeEnv, native) {
   if (!nodeEnv || !native?.results) return;
-  // Rows may carry a "variant": the SIMD kernel ('wasmsimd', via SIMDe) is "native"; the scalar
-  // reference ('scalar') is kept in the JSON as "native_scalar" (not a table column).
+  // Rows may carry a "variant": the SIMD kernel ('wasmsimd', via SIMDe) is "native", on int8 rows
+  // (dtype 'i8') "native-i8"; the scalar reference ('scalar') is kept in the JSON as
+  // "native_scalar" (not a table column).
   const entry = (c, row) => ({
     us_per_call: row.us_per_call,
     gflops: row.gflops ?? FLOPS_PER_ROW(c.n, c.d) * c.b / (row.us_per_call * 1e3),
@@ -213,9 +214,10 @@ function mergeNative(nodeEnv, native) {
   });
   for (const c of nodeEnv.configs) {
     const same = native.results.filter((r) => r.d === c.d && r.n === c.n && r.b === c.b);
-    const simd = same.find((r) => r.variant == null || /simd/i.test(r.variant));
-    const scalar = same.find((r) => r.variant != null && /scalar/i.test(r.variant));
-    if (simd) c.results.native = entry(c, simd);
+    const simd = (dtype) => same.find((r) => (r.variant == null || /simd/i.test(r.variant)) && (r.dtype ?? 'f32') === dtype);
+    const scalar = same.find((r) => r.variant != null && /scalar/i.test(r.variant) && (r.dtype ?? 'f32') === 'f32');
+    if (simd('f32')) c.results.native = entry(c, simd('f32'));
+    if (simd('i8')) c.results['native-i8'] = entry(c, simd('i8'));
     if (scalar) c.results.native_scalar = entry(c, scalar);
     c.ratios = computeRatios(c.results);
   }
@@ -269,6 +271,15 @@ function printEnv(title, env) {
   }
 }
 
+// The trainer's matrix products natively, the ceiling the reads are compared with.
+function printGemm(rows) {
+  log('\nNative gemm (the trainer\'s products, build/native/memread-bench-kernels), GFLOP/s');
+  log(`${pad('variant', 9, true)} ${pad('product', 12, true)} ${pad('m', 5)} ${pad('n', 5)} ${pad('k', 5)} ${pad('GFLOP/s', 9)}`);
+  for (const r of rows) {
+    log(`${pad(r.variant, 9, true)} ${pad(r.what, 12, true)} ${pad(r.m, 5)} ${pad(r.n, 5)} ${pad(r.k, 5)} ${pad(fmtNum(r.gflops), 9)}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -283,7 +294,7 @@ async function main() {
     flops: '4·N·d per query row',
     temp: 'sqrt(d)',
     data: 'K, V, q ~ normal(0,1), mulberry32 seeded per configuration',
-    verification: 'every implementation vs a float64 plain-JS reference, max abs diff ≤ 1e-3·max|V|',
+    verification: 'every implementation vs a float64 plain-JS reference (membank-i8: of its int8-rounded K and V), max abs diff ≤ 1e-3·max|V|',
     implementations: Object.fromEntries(IMPLS.map((x) => [x.id, x.label])),
     ratios: 'MemBank speed-up = other µs / MemBank µs',
     targets: TARGETS,
@@ -300,7 +311,7 @@ async function main() {
   if (o.node) {
     out.environments.node = await runNode(o);
   }
-  if (o.native && impls.includes('native')) {
+  if (o.native && impls.some((id) => id.startsWith('native'))) {
     try {
       out.native = runNative(o);
     } catch (e) {
@@ -319,7 +330,7 @@ async function main() {
       d: o.d?.join(','),
       n: o.n?.join(','),
       b: o.b?.join(','),
-      impls: o.impls?.filter((x) => x !== 'native').join(','),
+      impls: o.impls?.filter((x) => !x.startsWith('native')).join(','),
       threads: o.allowThreads ? 1 : null,
     };
     const res = await runInChromium({
@@ -344,6 +355,7 @@ async function main() {
       (n.info.tfjs ? ` — TF.js ${n.info.tfjs.binary}, ${n.info.tfjs.threads} thread(s)` : ''), n);
     if (out.native?.skipped) log(`  (native column missing: ${out.native.skipped})`);
   }
+  if (out.native?.gemm?.length) printGemm(out.native.gemm);
   if (out.environments.chromium) {
     const c = out.environments.chromium;
     printEnv(`==== Chromium ${c.info.chromium} — crossOriginIsolated=${c.info.crossOriginIsolated}` +

@@ -6,6 +6,9 @@
 //
 // Implementations (all compute exactly the read above, single-threaded):
 //   membank  memread MemBank (wasm SIMD), as a user calls it: bank.read(q, τ, out) copies q in, result out
+//   membank-i8  the same MemBank with { dtype: 'i8' }: K and V held as int8 rows with one scale each,
+//            read by the int8 kernels (DESIGN §11); verified against the float64 read of its own
+//            int8-rounded K and V, so the check measures the kernel and not the rounding of the data
 //   memread  memread bare memRead(q, K, V, τ, {dim}): also copies K and V into wasm memory on each call
 //   scalar   the scalar C++ reference kernel compiled to wasm (MemBank with kernel: 'scalar')
 //   plainjs  straightforward JS loops, max-subtracted softmax, double arithmetic
@@ -13,21 +16,26 @@
 // Samples are interleaved: within a configuration every round times each implementation once
 // (rotating the starting implementation), many rounds; the reported figure is the median.
 
-export const GRID = Object.freeze({ d: [64, 128], n: [256, 1024, 4096], b: [1, 64] });
+export const GRID = Object.freeze({ d: [64, 128, 192], n: [256, 1024, 4096], b: [1, 64] });
 
 export const IMPLS = Object.freeze([
   { id: 'membank', label: 'memread MemBank (wasm SIMD)', short: 'MemBank' },
+  { id: 'membank-i8', label: 'memread MemBank, int8 bank (wasm SIMD)', short: 'MemBank i8' },
   { id: 'memread', label: 'memread memRead() bare (copies K, V each call)', short: 'memRead' },
   { id: 'scalar', label: 'memread scalar C++ → wasm (MemBank)', short: 'scalar wasm' },
   { id: 'plainjs', label: 'plain JS loops', short: 'plain JS' },
   { id: 'tfjs', label: 'TensorFlow.js wasm backend', short: 'TF.js wasm' },
   { id: 'native', label: 'memread kernels, native build (SIMDe)', short: 'native' },
+  { id: 'native-i8', label: 'memread int8 kernels, native build (SIMDe)', short: 'native i8' },
 ]);
 
 // Ratios reported: how many times faster MemBank is than each of these (their µs / MemBank µs).
 export const RATIO_VS = Object.freeze(['scalar', 'plainjs', 'tfjs', 'native']);
 
+// A target compares `subject` (default membank) with `vs`: vs µs / subject µs ≥ min.
 export const TARGETS = Object.freeze([
+  { d: 128, n: 1024, b: 1, subject: 'membank-i8', vs: 'membank', min: 2, label: 'd=128 N=1024 B=1:  MemBank i8 ≥ 2× MemBank f32' },
+  { d: 192, n: 1024, b: 1, subject: 'membank-i8', vs: 'membank', min: 2, label: 'd=192 N=1024 B=1:  MemBank i8 ≥ 2× MemBank f32' },
   { d: 128, n: 1024, b: 1, vs: 'tfjs', min: 1.8, label: 'd=128 N=1024 B=1:  MemBank ≥ 1.8× TF.js wasm' },
   { d: 128, n: 1024, b: 1, vs: 'scalar', min: 6, label: 'd=128 N=1024 B=1:  MemBank ≥ 6× scalar wasm' },
   { d: 128, n: 1024, b: 64, vs: 'tfjs', min: 1.2, label: 'd=128 N=1024 B=64: MemBank ≥ 1.2× TF.js wasm' },
@@ -82,6 +90,25 @@ export function makeData(d, n, b, seed = configSeed(d, n, b)) {
 
 // ---------------------------------------------------------------------------------------------
 // Reference and plain-JS implementation
+
+// Each row of m (rows × dim) rounded as an int8 bank stores it (quantize_row_int8 in
+// src/kernels/quantize.h): scale = max|row| / 127 in float, codes rounded half to even.
+export function int8Rounded(m, dim) {
+  const out = new Float32Array(m.length);
+  for (let r = 0; r < m.length / dim; r++) {
+    let largest = 0;
+    for (let k = 0; k < dim; k++) largest = Math.max(largest, Math.abs(m[r * dim + k]));
+    const scale = largest > 0 ? Math.fround(largest / 127) : 1;
+    for (let k = 0; k < dim; k++) {
+      const x = Math.fround(m[r * dim + k] / scale);
+      let code = Math.round(x);
+      if (Math.abs(x - Math.trunc(x)) === 0.5) code = 2 * Math.round(x / 2);  // half to even
+      out[r * dim + k] = Math.fround(Math.max(-127, Math.min(127, code)) * scale);
+    }
+  }
+  return out;
+}
+
 
 /** Float64 reference: softmax(q·Kᵀ/τ)·V for every row of q. Returns Float64Array(B·d). */
 export function referenceRead(q, K, V, temp, dim) {
@@ -216,6 +243,11 @@ function buildImpls({ mod, tf, want }, data) {
     const out = new Float32Array(b * d);
     impls.push({ id: 'membank', call: () => bank.read(q, temp, out), dispose: () => bank.dispose() });
   }
+  if (mod && has('membank-i8')) {
+    const bank = new mod.MemBank(K, V, { dim: d, dtype: 'i8' });
+    const out = new Float32Array(b * d);
+    impls.push({ id: 'membank-i8', call: () => bank.read(q, temp, out), dispose: () => bank.dispose() });
+  }
   if (mod && has('memread')) {
     impls.push({ id: 'memread', call: () => mod.memRead(q, K, V, temp, { dim: d }), dispose() {} });
   }
@@ -303,7 +335,7 @@ export async function runSuite(ctx, opts = {}) {
   const ds = opts.d ?? GRID.d;
   const ns = opts.n ?? GRID.n;
   const bs = opts.b ?? GRID.b;
-  const want = (opts.impls ?? IMPLS.map((x) => x.id)).filter((id) => id !== 'native');
+  const want = (opts.impls ?? IMPLS.map((x) => x.id)).filter((id) => !id.startsWith('native'));
   const now = ctx.now;
   const progress = opts.onProgress ?? (() => {});
   const yieldFn = opts.yieldFn ?? (() => Promise.resolve());
@@ -316,6 +348,10 @@ export async function runSuite(ctx, opts = {}) {
     progress({ type: 'config-start', index: ci, total: cfgList.length, ...cfg });
     const data = makeData(cfg.d, cfg.n, cfg.b);
     const ref = referenceRead(data.q, data.K, data.V, data.temp, cfg.d);
+    // An int8 bank reads its own rounded rows: checked against their float64 read.
+    const refInt8 = want.includes('membank-i8')
+      ? referenceRead(data.q, int8Rounded(data.K, cfg.d), int8Rounded(data.V, cfg.d), data.temp, cfg.d)
+      : null;
     let maxAbsV = 0;
     for (let i = 0; i < data.V.length; i++) maxAbsV = Math.max(maxAbsV, Math.abs(data.V[i]));
     const tol = 1e-3 * maxAbsV;
@@ -327,7 +363,7 @@ export async function runSuite(ctx, opts = {}) {
     try {
       // 1. Verify every implementation against the float64 reference (fail loudly).
       for (const impl of impls) {
-        const maxErr = verify(impl, impl.call(), ref, tol, cfg);
+        const maxErr = verify(impl, impl.call(), impl.id === 'membank-i8' ? refInt8 : ref, tol, cfg);
         state.set(impl.id, { maxErr, samples: [], reps: 1, warmCalls: 0 });
       }
       // 2. Warm up and calibrate repetitions so that one sample lasts ≥ sampleMs.
@@ -435,7 +471,9 @@ export function computeRatios(results) {
 export function evaluateTargets(configs) {
   return TARGETS.map((t) => {
     const rec = configs.find((c) => c.d === t.d && c.n === t.n && c.b === t.b);
-    const ratio = rec?.ratios?.[t.vs] ?? null;
+    const subject = rec?.results?.[t.subject ?? 'membank']?.us_per_call;
+    const other = rec?.results?.[t.vs]?.us_per_call;
+    const ratio = subject > 0 && other > 0 ? other / subject : null;
     return { ...t, ratio, status: ratio == null ? 'N/A' : ratio >= t.min ? 'PASS' : 'MISS' };
   });
 }

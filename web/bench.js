@@ -11,7 +11,7 @@ const statusEl = $('status');
 const progressEl = $('progress');
 const runBtn = $('run');
 const downloadBtn = $('download');
-const BROWSER_IMPLS = IMPLS.filter((x) => x.id !== 'native');
+const BROWSER_IMPLS = IMPLS.filter((x) => !x.id.startsWith('native'));
 
 let lastResults = null;
 let running = false;

@@ -5,6 +5,7 @@
 // bare number); the JS package (src/js) validates arguments and raises MemreadError.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
+#include <malloc.h>
 
 #include <cstdint>
 #include <string>
@@ -74,6 +75,8 @@ EMSCRIPTEN_BINDINGS(memread) {
   emscripten::function("simdBackend", +[] { return std::string(memread::simd_backend()); });
   emscripten::function("kernelSetCount", &memread::kernel_set_count);
   emscripten::function("kernelSetName", +[](size_t i) { return std::string(memread::kernel_set(i).name); });
+  // Bytes malloc has handed out and not taken back: what loaded banks and machines hold.
+  emscripten::function("heapBytesInUse", +[] { return double(mallinfo().uordblks); });
 
   emscripten::class_<PackedBank>("PackedBank")
       // The kernel set by name; JS checks the name against kernelSetName() first.
@@ -82,9 +85,9 @@ EMSCRIPTEN_BINDINGS(memread) {
         return new PackedBank(set != nullptr ? *set : memread::default_kernel_set());
       })
       // "" on success, else what went wrong.
-      .function("reserve", +[](PackedBank& bank, size_t n, size_t d, size_t dv) {
+      .function("reserve", +[](PackedBank& bank, size_t n, size_t d, size_t dv, bool int8) {
         std::string error;
-        return bank.reserve(n, d, dv, error) ? std::string() : error;
+        return bank.reserve(n, d, dv, error, nullptr, int8) ? std::string() : error;
       })
       .function("keyRowsOffset", +[](PackedBank& bank) { return reinterpret_cast<uintptr_t>(bank.key_rows()); })
       .function("valueRowsOffset", +[](PackedBank& bank) { return reinterpret_cast<uintptr_t>(bank.value_rows()); })

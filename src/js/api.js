@@ -97,15 +97,16 @@ function kernelNames(module) {
 }
 
 /**
- * What this build runs on: the SIMD backend and the kernel variants it carries; and memoryBytes,
- * the wasm memory's size now (it grows as banks load, up to 4 GiB, and never shrinks).
+ * What this build runs on: the SIMD backend and the kernel variants it carries; memoryBytes, the
+ * wasm memory's size now (it grows as banks load, up to 4 GiB, and never shrinks); and
+ * heapBytesInUse, the part of it allocated now (what loaded banks, machines and memories hold).
  * @param {Runtime} runtime
  */
 function backendInfo(runtime) {
   const module = requireCore(runtime);
   return {
     simd: module.simdBackend(), kernels: kernelNames(module), defaultKernel: 'wasmsimd',
-    memoryBytes: module.HEAPU8.length,
+    memoryBytes: module.HEAPU8.length, heapBytesInUse: module.heapBytesInUse(),
   };
 }
 
@@ -139,7 +140,8 @@ class IoBuffer {
 }
 
 /**
- * A memory (K, V) resident in wasm memory: keys re-laid for the SIMD kernels once, so a read
+ * A memory (K, V) resident in wasm memory: keys re-laid for the SIMD kernels once (or, with dtype
+ * 'i8', quantized to int8 rows with one scale each and read by the integer kernels), so a read
  * copies only the queries in and the result out. Call dispose() when done.
  * (MemBank, made by makeApi, is this class on the api's own module.)
  */
@@ -153,13 +155,16 @@ class CoreMemBank {
    * @param {object} module the Embind module
    * @param {Float32Array} keys n×dim, row-major
    * @param {Float32Array} values n×dim, row-major
-   * @param {{dim: number, kernel?: string}} options
+   * @param {{dim: number, kernel?: string, dtype?: 'f32'|'i8'}} options
    */
   constructor(module, keys, values, options) {
     if (options === null || typeof options !== 'object') {
       throw new MemreadError('BAD_OPTION', 'new MemBank(keys, values, {dim}) needs an options object with dim');
     }
-    const { dim, kernel = 'wasmsimd' } = options;
+    const { dim, kernel = 'wasmsimd', dtype = 'f32' } = options;
+    if (dtype !== 'f32' && dtype !== 'i8') {
+      throw new MemreadError('BAD_OPTION', `dtype must be 'f32' or 'i8', got ${String(dtype)}`);
+    }
     requireFloat32Array(keys, 'keys');
     requireFloat32Array(values, 'values');
     requireDim(dim);
@@ -181,7 +186,7 @@ class CoreMemBank {
     }
 
     const bank = new module.PackedBank(kernel);
-    const error = bank.reserve(slots, dim, dim);
+    const error = bank.reserve(slots, dim, dim, dtype === 'i8');
     if (error) {
       bank.delete();
       throw new MemreadError('OUT_OF_MEMORY', error);

@@ -62,7 +62,7 @@ export function hasWasmSimd(): boolean;
 /**
  * What this build runs on.
  * @example
- * backendInfo();  // → { simd: 'wasm_simd128', kernels: ['scalar', 'wasmsimd'], defaultKernel: 'wasmsimd', memoryBytes: 16777216 }
+ * backendInfo();  // → { simd: 'wasm_simd128', kernels: ['scalar', 'wasmsimd'], defaultKernel: 'wasmsimd', memoryBytes: 16777216, heapBytesInUse: 560 }
  */
 export function backendInfo(): {
   simd: string;
@@ -70,6 +70,8 @@ export function backendInfo(): {
   defaultKernel: string;
   /** The wasm memory's size now, in bytes: it grows as banks load (up to 4 GiB) and never shrinks. */
   memoryBytes: number;
+  /** The bytes of that memory allocated now: what loaded banks, machines and memories hold. */
+  heapBytesInUse: number;
 };
 
 export interface MemBankOptions {
@@ -80,6 +82,13 @@ export interface MemBankOptions {
    * for comparisons and benchmarks).
    */
   kernel?: 'wasmsimd' | 'scalar';
+  /**
+   * How the bank holds K and V: 'f32' (default), or 'i8': each row quantized to int8 with one
+   * scale (as `memread quantize --dtype i8` stores a bank's weights) and read by the integer
+   * kernels, a quarter of the memory and faster. The read is that of the rounded rows, with the
+   * query and the weights rounded to 16 bits (error budget: docs/kernels.md).
+   */
+  dtype?: 'f32' | 'i8';
 }
 
 /**

@@ -35,14 +35,16 @@ function requireWholeNumber(value, name, min, max) {
 //
 // What a load holds at its peak, in wasm memory, for a file of S bytes holding F bytes of floats
 // (F = S for F32 tensors; up to 2S when tensors are F16, widened to float on load; up to 4S when
-// weight matrices are I8):
+// a bank mixes I8 weight matrices with float ones, which are then all read as floats):
 //   the file's copy (S) + the Bank's floats (F) + per layer two PackedBanks, each K and Vᵀ packed
 //   (2 × the layer's floats) + the packed embedding (the embedding's floats) + while one PackedBank
 //   packs, its K and V rows (≤ 1 layer) + the tokenizer (its tokens' bytes are capped at 64 MiB)
 //   ≤ S + 4F + tokenizer, in theory. Measured with build/native/memread random-bank banks, as the
 //   largest ballast with which a load still fits (F32, 9.5 to 68 MB): 4.36·S (8 layers) to 5.24·S
 //   (1 layer of 65536 slots, the worst shape: its one layer is all of F) plus the tokenizer.
-// The estimate: S + 4.5·F + 128 MiB (the tokenizer's cap and its tables, fragmentation).
+// A bank whose E, K and V are all I8 is read as it is (DESIGN §11): the file's copy, the codes (I
+// bytes, kept once), and its few float tensors (scales, temperatures, positions: F).
+// The estimate: S + I + 4.5·F + 128 MiB (the tokenizer's cap and its tables, fragmentation).
 const WASM_HEAP_MAX = 4 * 1024 ** 3 - 65536;  // Emscripten grows memory up to 4 GiB − 64 KiB
 const LOAD_FLOAT_FACTOR = 4.5;
 const LOAD_ALLOWANCE = 128 * 1024 ** 2;
@@ -51,20 +53,43 @@ const PROBE_CHUNK = 64 * 1024 ** 2;
 
 const mib = (bytes) => (bytes < 1024 ** 2 ? `${Math.ceil(bytes / 1024)} KiB` : `${Math.ceil(bytes / 1024 ** 2)} MiB`);
 
+const WEIGHT_MATRIX = /^(embed|layers\.\d+\.(keys|values))$/;
+
+// {int8, floats}: the bytes a load keeps as int8 and as floats, from the header's tensors (names,
+// dtypes, byte ranges). A file that lies only hurts its own estimate; one whose header is not
+// JSON counts as floats (its load fails on the header anyway).
+function weightBytes(bytes) {
+  const all = { int8: 0, floats: bytes.length };
+  if (bytes.length < 8) return all;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
+  const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+  const header = bytes.subarray(8, 8 + Math.min(headerLength, 16 * 1024 ** 2, bytes.length - 8));
+  let tensors;
+  try {
+    tensors = Object.entries(JSON.parse(new TextDecoder().decode(header))).filter(([name]) => name !== '__metadata__');
+  } catch {
+    return all;
+  }
+  const size = (t) => (Array.isArray(t?.data_offsets) ? Math.max(0, Number(t.data_offsets[1]) - Number(t.data_offsets[0])) || 0 : 0);
+  const matrices = tensors.filter(([name]) => WEIGHT_MATRIX.test(name));
+  const dtypes = new Set(tensors.map(([, t]) => t?.dtype));
+  if (matrices.length > 0 && matrices.every(([, t]) => t?.dtype === 'I8')) {
+    let int8 = 0, floats = 0;
+    for (const [, t] of tensors) {
+      if (t?.dtype === 'I8') int8 += size(t);
+      else floats += (t?.dtype === 'F16' ? 2 : 1) * size(t);
+    }
+    return { int8, floats };
+  }
+  if (dtypes.has('I8')) return { int8: 0, floats: 4 * bytes.length };  // widened: read as floats
+  if (dtypes.has('F16')) return { int8: 0, floats: 2 * bytes.length };
+  return all;
+}
+
 /** Bytes of wasm memory a load of `bytes` may need at its peak (see above). */
 export function loadBytesNeeded(bytes) {
-  // F16 tensors double the floats: look for the dtype in the header (the first 8 + N bytes; the
-  // header's JSON names every tensor's dtype). A file that lies only hurts its own estimate.
-  let floats = bytes.length;
-  if (bytes.length >= 8) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
-    const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
-    const header = bytes.subarray(8, 8 + Math.min(headerLength, 16 * 1024 ** 2, bytes.length - 8));
-    const text = header.length > 0 ? new TextDecoder().decode(header) : '';
-    if (text.includes('"I8"')) floats = 4 * bytes.length;  // int8 weights are read as floats
-    else if (text.includes('"F16"')) floats = 2 * bytes.length;
-  }
-  return Math.ceil(bytes.length + LOAD_FLOAT_FACTOR * floats + LOAD_ALLOWANCE);
+  const { int8, floats } = weightBytes(bytes);
+  return Math.ceil(bytes.length + int8 + LOAD_FLOAT_FACTOR * floats + LOAD_ALLOWANCE);
 }
 
 /**

@@ -137,6 +137,47 @@ constexpr size_t kNearRowBytes = 16;
 using RowDistancesFn = void (*)(const int8_t* rows, size_t n, size_t row_bytes, const int8_t* query,
                                 int32_t* out);
 
+// ---- Int8 reads (DESIGN §11, docs/kernels.md) -----------------------------------------------------
+// An int8 bank's E, K and V stay int8 in memory, row-major, one scale per row, and are read by
+// integer dot products: the query (or a weight vector) is quantized to int16, and int8 × int16
+// products are summed exactly in int32 over blocks of kInt8Block entries (256·127·32767 < 2³¹),
+// each block's sum then scaled and added in float. So an int8 read differs from the float read of
+// the same codes × scales only by rounding the query and the weights to 16 bits (error budget:
+// docs/kernels.md).
+struct Int8Rows {
+  const int8_t* codes;  // [rows, cols] row-major: row r is codes[r·cols .. r·cols + cols) × scales[r]
+  const float* scales;  // [rows]: finite, > 0
+  size_t rows, cols;
+};
+constexpr size_t kInt8Block = 256;
+
+// Scratch floats an int8 read of n rows of dimension d needs (also for read_causal_i8 with
+// n = first + rows, and rows_times_vector(s)_i8 with n = 0): the scores, the weights as int16 and
+// their block scales, the query as int16 (its length rounded up to 16).
+constexpr size_t read_i8_scratch_floats(size_t n, size_t d) {
+  return padded_rows(n) + (n + 2) / 2 + n / kInt8Block + 1 + (d + 15) / 16 * 8;
+}
+
+// Read one query against int8 keys(n×d) and values(n×dv), both row-major → out(dv);
+// weights(n) when non-null. scratch: read_i8_scratch_floats(n, d).
+using ReadOneI8Fn = void (*)(const float* q, Int8Rows keys, Int8Rows values, float temp, float* out,
+                             float* weights, float* scratch);
+// The same for queries(b×d) → out(b×dv).
+using ReadBatchI8Fn = void (*)(const float* queries, size_t b, Int8Rows keys, Int8Rows values,
+                               float temp, float* out, float* scratch);
+// Causal read of an int8 context (keys = values = context, ctx×d with ctx ≥ first + rows): the
+// positions and bias of ReadCausalFn. scratch: read_i8_scratch_floats(first + rows, d).
+using ReadCausalI8Fn = void (*)(const float* queries, size_t first, size_t rows, Int8Rows context,
+                                const float* bias, float temp, float* out, float* weights,
+                                float* scratch);
+// out(padded_rows(m.rows)) = scale · M·x for int8 M(rows×cols), x(cols): the readout's logits.
+// scratch: read_i8_scratch_floats(0, cols).
+using RowsTimesVectorI8Fn = void (*)(const float* x, Int8Rows m, float scale, float* out,
+                                     float* scratch);
+// The same for x(b×cols) → out(b × padded_rows(m.rows)).
+using RowsTimesVectorsI8Fn = void (*)(const float* x, size_t b, Int8Rows m, float scale, float* out,
+                                      float* scratch);
+
 // One variant of every kernel. The variants are listed once, in variants.inc.
 struct KernelSet {
   const char* name;
@@ -148,6 +189,11 @@ struct KernelSet {
   GemmFn gemm;
   SoftmaxFn softmax;
   RowDistancesFn row_distances;
+  ReadOneI8Fn read_one_i8;
+  ReadBatchI8Fn read_batch_i8;
+  ReadCausalI8Fn read_causal_i8;
+  RowsTimesVectorI8Fn rows_times_vector_i8;
+  RowsTimesVectorsI8Fn rows_times_vectors_i8;
   // Whether this CPU can run the variant (e.g. avx2 asks for AVX2 and FMA); null: everywhere.
   bool (*supported)() = nullptr;
 };

@@ -353,6 +353,11 @@ const KernelSet kernels_avx2 = {"avx2",
                                 gemm,
                                 softmax,
                                 wasmsimd::row_distances,
+                                wasmsimd::Int8::read_one,
+                                wasmsimd::Int8::read_batch,
+                                wasmsimd::Int8::read_causal,
+                                wasmsimd::Int8::rows_times_vector,
+                                wasmsimd::Int8::rows_times_vectors,
                                 cpu_has_avx2_and_fma};
 
 }  // namespace memread

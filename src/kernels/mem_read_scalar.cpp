@@ -1,10 +1,13 @@
 // The scalar variant: the readable reference of every kernel, kept forever. One float at a time,
 // compiled without auto-vectorization (see CMakeLists.txt) so it stays the scalar baseline.
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
 #include "mem_read.h"
+#include "int8_reads.h"
+#include "quantize.h"
 
 namespace memread {
 namespace {
@@ -138,9 +141,55 @@ void row_distances(const int8_t* rows, size_t n, size_t row_bytes, const int8_t*
   }
 }
 
+// ---- Int8 reads --------------------------------------------------------------------------------
+
+// The kernels the int8 reads are made of (int8_reads.h), one entry at a time.
+struct ScalarInt8 {
+  // out(rows.rows)[j] = clamp(factor · rows.scales[j] · q·codes_j), the dot exact in int32 a
+  // block of kInt8Block dimensions at a time.
+  static void scores(const int16_t* q, float factor, Int8Rows rows, float* out) {
+    for (size_t j = 0; j < rows.rows; ++j) {
+      const int8_t* row = rows.codes + j * rows.cols;
+      float dot = 0.0f;
+      for (size_t first = 0; first < rows.cols; first += kInt8Block) {
+        int32_t sum = 0;
+        for (size_t k = first; k < std::min(rows.cols, first + kInt8Block); ++k) sum += int32_t(q[k]) * row[k];
+        dot += float(sum);
+      }
+      out[j] = clamp_to_finite(dot * factor * rows.scales[j]);
+    }
+  }
+
+  // out(rows.cols) = Σ_j w_j · codes_j, w the block-quantized weights (quantize_weights_int16).
+  static void weighted_sum(const int16_t* w, const float* block_scales, Int8Rows rows, float* out) {
+    for (size_t c = 0; c < rows.cols; ++c) out[c] = 0.0f;
+    for (size_t first = 0, b = 0; first < rows.rows; first += kInt8Block, ++b) {
+      for (size_t c = 0; c < rows.cols; ++c) {
+        int32_t sum = 0;
+        for (size_t j = first; j < std::min(rows.rows, first + kInt8Block); ++j) {
+          sum += int32_t(w[j]) * rows.codes[j * rows.cols + c];
+        }
+        out[c] += block_scales[b] * float(sum);
+      }
+    }
+  }
+
+  // x ← e^(x − max x), returning Σ x: softmax_in_place without the normalisation.
+  static float exp_and_sum(float* x, size_t n) {
+    float max_score = x[0];
+    for (size_t j = 0; j < n; ++j) max_score = std::max(max_score, x[j]);
+    float sum = 0.0f;
+    for (size_t j = 0; j < n; ++j) sum += x[j] = std::exp(x[j] - max_score);
+    return sum;
+  }
+};
+using Int8 = Int8Reads<ScalarInt8>;
+
 }  // namespace
 
-const KernelSet kernels_scalar = {"scalar", read_one, read_batch, read_causal, packed_times_vector,
-                                  packed_times_vectors, gemm, softmax_in_place, row_distances};
+const KernelSet kernels_scalar = {"scalar",           read_one,         read_batch,        read_causal,
+                                  packed_times_vector, packed_times_vectors, gemm,      softmax_in_place,
+                                  row_distances,      Int8::read_one,   Int8::read_batch,  Int8::read_causal,
+                                  Int8::rows_times_vector, Int8::rows_times_vectors};
 
 }  // namespace memread

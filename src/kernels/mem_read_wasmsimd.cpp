@@ -94,6 +94,9 @@ inline v128_t exp_nonpositive(v128_t x) {
 
 // ---- Softmax, unnormalised ----------------------------------------------------------------------
 
+}  // namespace
+namespace wasmsimd {
+
 // s(n) ← e^(s − max s), returning Σ s (≥ 1: the maximum contributes e^0). Callers scale by 1/Σ
 // where they store their result, which saves a pass over s.
 float exp_and_sum(float* s, size_t n) {
@@ -134,6 +137,9 @@ float exp_and_sum(float* s, size_t n) {
   }
   return horizontal_sum(wasm_f32x4_add(sum0, sum1));
 }
+
+}  // namespace wasmsimd
+namespace {
 
 // ---- Packed matrix × vector (one query) ---------------------------------------------------------
 
@@ -451,7 +457,7 @@ void read_causal(const float* queries, size_t first, size_t rows, const float* k
 }
 
 }  // namespace wasmsimd
-namespace {
+namespace wasmsimd {
 
 // ---- Training kernels: matrix product and softmax ---------------------------------------------
 
@@ -464,6 +470,9 @@ void softmax(float* x, size_t n) {
   for (; j + 4 <= n; j += 4) store(x + j, wasm_f32x4_mul(load(x + j), vinv_sum));
   for (; j < n; ++j) x[j] *= inv_sum;  // the last 1-3
 }
+
+}  // namespace wasmsimd
+namespace {
 
 // c(m×n) = [c +] a(m×k)·b(k×n) in register tiles of 4 rows × 8 columns of c (8 vectors of sums,
 // plus 2 loaded vectors of a row of b and the broadcasts of a: what fits SSE2's and V8's 16 vector
@@ -699,6 +708,9 @@ void row_distances(const int8_t* rows, size_t n, size_t row_bytes, const int8_t*
 const KernelSet kernels_wasmsimd = {"wasmsimd",          wasmsimd::read_one,
                                     wasmsimd::read_batch, wasmsimd::read_causal,
                                     wasmsimd::packed_times_vector, wasmsimd::packed_times_vectors,
-                                    gemm, softmax, wasmsimd::row_distances};
+                                    gemm, wasmsimd::softmax, wasmsimd::row_distances,
+                                    wasmsimd::Int8::read_one, wasmsimd::Int8::read_batch,
+                                    wasmsimd::Int8::read_causal, wasmsimd::Int8::rows_times_vector,
+                                    wasmsimd::Int8::rows_times_vectors};
 
 }  // namespace memread

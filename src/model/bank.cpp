@@ -566,19 +566,7 @@ Int8Matrix quantize_rows(const float* weights, size_t rows, size_t cols) {
   Int8Matrix out;
   out.codes.resize(rows * cols);
   out.scales.resize(rows);
-  for (size_t r = 0; r < rows; ++r) {
-    const float* w = weights + r * cols;
-    float largest = 0.0f;
-    for (size_t k = 0; k < cols; ++k) largest = std::max(largest, std::fabs(w[k]));
-    // (clamped so that a subnormal row keeps a scale > 0, and an absurd one a valid scale)
-    const float scale = largest > 0.0f ? std::clamp(largest / 127.0f, std::numeric_limits<float>::denorm_min(), kMaxInt8Scale)
-                                       : 1.0f;
-    out.scales[r] = scale;
-    for (size_t k = 0; k < cols; ++k) {
-      const float code = std::nearbyint(w[k] / scale);  // |code| ≤ 127: w/scale ≤ 127 (+ rounding)
-      out.codes[r * cols + k] = int8_t(std::min(127.0f, std::max(-127.0f, code)));
-    }
-  }
+  for (size_t r = 0; r < rows; ++r) out.scales[r] = quantize_row_int8(weights + r * cols, cols, out.codes.data() + r * cols);
   return out;
 }
 
@@ -630,6 +618,12 @@ bool has_int8_weights(const Bank& bank) {
   bool any = false;
   for_each_matrix(bank, [&any](const std::vector<float>&, const Int8Matrix& int8, size_t) { any |= !int8.empty(); });
   return any;
+}
+
+bool all_weights_int8(const Bank& bank) {
+  bool all = true;
+  for_each_matrix(bank, [&all](const std::vector<float>&, const Int8Matrix& int8, size_t) { all &= !int8.empty(); });
+  return all;
 }
 
 bool write_bank(const Bank& bank, std::vector<uint8_t>& file, std::string& error, WeightDType weights) {

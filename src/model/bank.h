@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/quantize.h"
 #include "model/config.h"
 
 namespace memread {
@@ -21,8 +22,8 @@ struct Int8Matrix {
   bool empty() const { return codes.empty() && scales.empty(); }
 };
 
-// The largest scale accepted: 128 × it stays finite, so every code × scale is a finite float.
-constexpr float kMaxInt8Scale = 3.4028234e38f / 128.0f;
+// The largest scale accepted is kMaxInt8Scale (kernels/quantize.h): 128 × it stays finite, so every
+// code × scale is a finite float.
 
 // Each weight matrix (E, K_l, V_l) is held one way: as floats (the Int8Matrix empty) or as int8
 // (the float vector empty).
@@ -99,6 +100,8 @@ void quantize_weights_to_i8(Bank& bank);
 // Makes every int8 weight matrix floats (code × scale, exact in float): what the trainer and the
 // float kernels read.
 void dequantize_weights(Bank& bank);
+// Whether E and every K_l, V_l are int8: what the machine reads with its int8 kernels.
+bool all_weights_int8(const Bank& bank);
 // Whether any weight matrix of the bank is int8.
 bool has_int8_weights(const Bank& bank);
 

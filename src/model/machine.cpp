@@ -14,16 +14,35 @@ namespace {
 const char kEmptyText[] = "the text is empty: there is no token to predict from";
 }  // namespace
 
-// The bank, laid out once for the kernels.
+// The bank, laid out once for the kernels: floats in panels, or (an int8 bank) int8 read in place.
 struct Machine::Model {
   Bank bank;
   Tokenizer tokenizer;
   const KernelSet* kernels = &default_kernel_set();
-  FloatBuffer read_scratch;         // read_scratch_floats({slots, dim, dim}): shared by every bank
+  bool int8 = false;                // E, K, V all int8: every read by the int8 kernels
+  FloatBuffer read_scratch;         // PackedBank::scratch_floats(slots, dim, dim, int8): shared by every bank
   std::vector<PackedBank> assoc;    // [layers] keys K_l, values V_l
   std::vector<PackedBank> mlp;      // [layers] keys V_l, values K_l: the same bank, swapped
-  std::vector<float> embed_packed;  // packed E [vocab, dim]: the readout's keys
+  std::vector<float> embed_packed;  // packed E [vocab, dim]: the readout's keys (float banks)
   std::optional<Sha256> digest;     // the bank file's SHA-256, when known (bank_digest())
+
+  Int8Rows embed_int8() const {
+    return {bank.embed_i8.codes.data(), bank.embed_i8.scales.data(), bank.config.vocab_size, bank.config.dim};
+  }
+  // out(count × padded_rows(vocab)) = scale · x(count × d)·Eᵀ
+  void times_embedding(const float* x, size_t count, float scale, float* out) const {
+    const size_t d = bank.config.dim, vocab = bank.config.vocab_size;
+    if (int8) {
+      std::vector<float> scratch(read_i8_scratch_floats(0, d));
+      if (count == 1) kernels->rows_times_vector_i8(x, embed_int8(), scale, out, scratch.data());
+      else kernels->rows_times_vectors_i8(x, count, embed_int8(), scale, out, scratch.data());
+    } else if (count == 1) {
+      kernels->packed_times_vector(x, embed_packed.data(), vocab, d, scale, out);
+    } else {
+      std::vector<float> scratch(packed_times_vectors_scratch_floats(d));
+      kernels->packed_times_vectors(x, count, embed_packed.data(), vocab, d, scale, out, scratch.data());
+    }
+  }
 };
 
 bool Machine::load(const uint8_t* data, size_t size, std::string& error) {
@@ -36,41 +55,53 @@ bool Machine::assign(Bank bank, std::string& error) { return assign(std::move(ba
 
 bool Machine::assign(Bank bank, std::string& error, std::optional<Sha256> digest) {
   if (!validate_bank(bank, error)) return false;
-  dequantize_weights(bank);  // the float kernels read every bank (int8 weights: code × scale)
   auto model = std::make_shared<Model>();
   model->digest = digest;
   if (!model->tokenizer.assign(bank.merges, error)) return false;
-  const ModelConfig& config = bank.config;
+  // An int8 bank stays int8; one that mixes int8 with float matrices is read as floats.
+  model->int8 = all_weights_int8(bank);
+  if (!model->int8) dequantize_weights(bank);
+  model->bank = std::move(bank);
+  const Bank& held = model->bank;  // where the int8 banks' views point: it lives as long as they do
+  const ModelConfig& config = held.config;
   const size_t d = config.dim, n = config.slots;
   // The banks are read one at a time: one read scratch serves them all (its size does not depend
   // on dim, so one per bank would outweigh banks of small dim many times over).
-  if (!model->read_scratch.allocate(read_scratch_floats({n, d, d}))) {
+  if (!model->read_scratch.allocate(PackedBank::scratch_floats(n, d, d, model->int8))) {
     error = "out of memory for the read scratch of " + std::to_string(n) + " slots";
     return false;
   }
   for (size_t l = 0; l < config.layers; ++l) {
-    const BankLayer& layer = bank.layers[l];
+    const BankLayer& layer = held.layers[l];
     model->assoc.emplace_back(*model->kernels);
     model->mlp.emplace_back(*model->kernels);
     float* scratch = model->read_scratch.data();
-    if (!model->assoc.back().assign(layer.keys.data(), layer.values.data(), n, d, d, error, scratch) ||
-        !model->mlp.back().assign(layer.values.data(), layer.keys.data(), n, d, d, error, scratch)) {
+    if (model->int8) {
+      const Int8Rows keys{layer.keys_i8.codes.data(), layer.keys_i8.scales.data(), n, d};
+      const Int8Rows values{layer.values_i8.codes.data(), layer.values_i8.scales.data(), n, d};
+      if (!model->assoc.back().assign_int8(keys, values, error, scratch) ||
+          !model->mlp.back().assign_int8(values, keys, error, scratch)) {
+        return false;
+      }
+    } else if (!model->assoc.back().assign(layer.keys.data(), layer.values.data(), n, d, d, error, scratch) ||
+               !model->mlp.back().assign(layer.values.data(), layer.keys.data(), n, d, d, error, scratch)) {
       return false;
     }
   }
-  model->embed_packed.resize(packed_floats(config.vocab_size, d));
-  pack_panels(bank.embed.data(), config.vocab_size, d, d, 1, model->embed_packed.data());
-  model->bank = std::move(bank);
+  if (!model->int8) {
+    model->embed_packed.resize(packed_floats(config.vocab_size, d));
+    pack_panels(held.embed.data(), config.vocab_size, d, d, 1, model->embed_packed.data());
+  }
 
   // The rows grow with the text read, not with the config's T: a bank may declare a large
   // max_context it never needs.
-  levels_.assign(config.layers + 2, Level{});
   memory_.reset();
   read_out_.clear();
   causal_scratch_.clear();
   nearest_key_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
   nearest_value_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
   model_ = std::move(model);
+  reset_levels();
   text_tokens_.clear();
   text_encoding_.clear();
   rows_computed_ = 0;
@@ -80,9 +111,74 @@ bool Machine::assign(Bank bank, std::string& error, std::optional<Sha256> digest
 }
 
 const Bank& Machine::bank() const { return model_->bank; }
+bool Machine::reads_int8() const { return model_->int8; }
+
+void Machine::embedding_row(int32_t token, float* out) const {
+  const Bank& bank = model_->bank;
+  const size_t d = bank.config.dim;
+  if (model_->int8) {
+    dequantize_row(bank.embed_i8, size_t(token), d, out);
+  } else {
+    std::memcpy(out, bank.embed.data() + size_t(token) * d, d * sizeof(float));
+  }
+}
 const Tokenizer& Machine::tokenizer() const { return model_->tokenizer; }
 
 // ---- The rows kept, by level and position --------------------------------------------------------
+
+void Machine::Level::clear(size_t new_base) {
+  rows.clear();
+  codes.clear();
+  scales.clear();
+  valid.clear();
+  base = new_base;
+}
+
+void Machine::Level::grow_front(size_t count, size_t d) {
+  valid.insert(valid.begin(), count, 0);
+  rows.insert(rows.begin(), count * d, 0.0f);
+  if (quantized) {
+    codes.insert(codes.begin(), count * d, 0);
+    scales.insert(scales.begin(), count, 1.0f);
+  }
+  base -= count;
+}
+
+void Machine::Level::grow_back(size_t count, size_t d) {
+  if (count <= valid.size()) return;
+  valid.resize(count, 0);
+  rows.resize(count * d);
+  if (quantized) {
+    codes.resize(count * d);
+    scales.resize(count, 1.0f);
+  }
+}
+
+void Machine::Level::drop_front(size_t count, size_t d) {
+  valid.erase(valid.begin(), valid.begin() + long(count));
+  rows.erase(rows.begin(), rows.begin() + long(count * d));
+  if (quantized) {
+    codes.erase(codes.begin(), codes.begin() + long(count * d));
+    scales.erase(scales.begin(), scales.begin() + long(count));
+  }
+  base += count;
+}
+
+void Machine::reset_levels() {
+  const ModelConfig& c = config();
+  levels_.assign(c.layers + 2, Level{});
+  if (!model_->int8) return;
+  for (size_t l = 0; l < c.layers; ++l) levels_[context_level(l)].quantized = true;
+}
+
+void Machine::quantize_rows(size_t level, size_t begin, size_t end) {
+  Level& v = levels_[level];
+  if (!v.quantized) return;
+  const size_t d = config().dim;
+  for (size_t p = begin; p < end; ++p) {
+    v.scales[p - v.base] = quantize_row_int8(row(level, p), d, v.codes.data() + (p - v.base) * d);
+  }
+}
 
 size_t Machine::context_level(size_t l) const {
   return config().context == ContextForm::kHidden ? l : 0;
@@ -111,28 +207,17 @@ void Machine::cover(size_t level, size_t begin, size_t end) {
     // Rows far before those held (a stream read from the start of a text whose end was read):
     // the held rows are dropped rather than kept behind a gap, which trim() would then move
     // down T rows at a time, the whole gap each time.
-    v.valid.clear();
-    v.rows.clear();
-    v.base = begin;
+    v.clear(begin);
   }
   if (begin >= v.base + v.valid.size() + config().max_context && !v.valid.empty()) {
     // Rows far after those held (a paste, a jump to the end of a long text): the held rows are
     // dropped rather than kept in front of a gap the storage would have to span, as long as the
     // jump (a 100 KB paste would otherwise allocate rows for all of it, computing none).
-    v.valid.clear();
-    v.rows.clear();
-    v.base = begin;
+    v.clear(begin);
   }
-  if (begin < v.base) {
-    // Rows dropped by trim() are needed again (the text got shorter): the storage grows down.
-    const size_t more = v.base - begin;
-    v.valid.insert(v.valid.begin(), more, 0);
-    v.rows.insert(v.rows.begin(), more * config().dim, 0.0f);
-    v.base = begin;
-  }
-  if (end <= v.base + v.valid.size()) return;
-  v.valid.resize(end - v.base, 0);
-  v.rows.resize(v.valid.size() * config().dim);
+  // Rows dropped by trim() are needed again (the text got shorter): the storage grows down.
+  if (begin < v.base) v.grow_front(v.base - begin, config().dim);
+  if (end > v.base) v.grow_back(end - v.base, config().dim);
 }
 
 size_t Machine::row_capacity() const {
@@ -188,10 +273,16 @@ void Machine::keep_unchanged_rows(const std::vector<int32_t>& old_tokens, const 
     const size_t end = v.base + v.valid.size();  // the storage's end, old coordinates
     const size_t old_begin = std::max(kept_from + old_n - n, v.base), old_end = std::min(old_n, end);
     std::vector<uint8_t> moved_valid;
-    std::vector<float> moved_rows;
+    std::vector<float> moved_rows, moved_scales;
+    std::vector<int8_t> moved_codes;
     if (kept_from < n && old_begin < old_end) {
-      moved_valid.assign(v.valid.begin() + long(old_begin - v.base), v.valid.begin() + long(old_end - v.base));
-      moved_rows.assign(v.rows.begin() + long((old_begin - v.base) * d), v.rows.begin() + long((old_end - v.base) * d));
+      const long from = long(old_begin - v.base), to = long(old_end - v.base);
+      moved_valid.assign(v.valid.begin() + from, v.valid.begin() + to);
+      moved_rows.assign(v.rows.begin() + from * long(d), v.rows.begin() + to * long(d));
+      if (v.quantized) {
+        moved_codes.assign(v.codes.begin() + from * long(d), v.codes.begin() + to * long(d));
+        moved_scales.assign(v.scales.begin() + from, v.scales.begin() + to);
+      }
     }
     // Every row from the first changed token on is invalid; then the suffix's rows come back.
     if (prefix < end) std::fill(v.valid.begin() + long(std::max(prefix, v.base) - v.base), v.valid.end(), 0);
@@ -200,6 +291,10 @@ void Machine::keep_unchanged_rows(const std::vector<int32_t>& old_tokens, const 
     cover(l, new_begin, new_begin + moved_valid.size());
     std::copy(moved_valid.begin(), moved_valid.end(), v.valid.begin() + long(new_begin - v.base));
     std::copy(moved_rows.begin(), moved_rows.end(), v.rows.begin() + long((new_begin - v.base) * d));
+    if (v.quantized) {
+      std::copy(moved_codes.begin(), moved_codes.end(), v.codes.begin() + long((new_begin - v.base) * d));
+      std::copy(moved_scales.begin(), moved_scales.end(), v.scales.begin() + long(new_begin - v.base));
+    }
   }
 }
 
@@ -226,9 +321,10 @@ void Machine::require(size_t level, size_t begin, size_t end) {
   if (level == 0) {
     // x⁰_j = E[t_j]
     for (size_t p = first; p <= last; ++p) {
-      std::memcpy(row(0, p), bank().embed.data() + size_t(text_tokens_[p]) * c.dim, c.dim * sizeof(float));
+      embedding_row(text_tokens_[p], row(0, p));
       levels_[0].valid[p - levels_[0].base] = 1;
     }
+    quantize_rows(0, first, last + 1);
     return;
   }
   // x^level_j reads x^(level−1)_j and its context rows j − T … j − 1 of C_(level−1).
@@ -286,13 +382,23 @@ void Machine::read_context_row(size_t l, const float* h, size_t p, size_t c, flo
   const Bank& bank = model_->bank;
   const size_t T = bank.config.max_context;
   const BankLayer& layer = bank.layers[l];
+  const size_t d = bank.config.dim;
+  const float* bias = layer.position.empty() ? nullptr : layer.position.data();
   // The kernel reads rows [0, count) of what it is given as positions p − count … p − 1.
   const size_t count = std::min(p, T);
+  if (model_->int8) {
+    const Level& v = levels_[c];
+    const Int8Rows rows = count > 0 ? Int8Rows{v.codes.data() + (p - count - v.base) * d, v.scales.data() + (p - count - v.base), count, d}
+                                    : Int8Rows{nullptr, nullptr, 0, d};
+    const size_t scratch = read_i8_scratch_floats(count + 1, d);
+    if (causal_scratch_.size() < scratch) causal_scratch_.resize(scratch);
+    model_->kernels->read_causal_i8(h, count, 1, rows, bias, layer.temp_context, out, weights, causal_scratch_.data());
+    return;
+  }
   const float* rows = count > 0 ? row(c, p - count) : nullptr;  // [count, d]
   if (causal_scratch_.size() < count + 1) causal_scratch_.resize(count + 1);
-  model_->kernels->read_causal(h, count, 1, rows, rows, bank.config.dim, bank.config.dim,
-                               layer.position.empty() ? nullptr : layer.position.data(),
-                               layer.temp_context, out, weights, causal_scratch_.data());
+  model_->kernels->read_causal(h, count, 1, rows, rows, d, d, bias, layer.temp_context, out, weights,
+                               causal_scratch_.data());
 }
 
 void Machine::compute_rows(size_t level, size_t begin, size_t end) {
@@ -311,6 +417,7 @@ void Machine::compute_rows(size_t level, size_t begin, size_t end) {
     Level& v = levels_[kept];
     std::fill(v.valid.begin() + long(begin - v.base), v.valid.begin() + long(end - v.base), 1);
   }
+  quantize_rows(level, begin, end);
   rows_computed_ += count;
 }
 
@@ -327,10 +434,7 @@ void Machine::trim(size_t next) {
     Level& v = levels_[level];
     // Dropped T rows at a time, so that the memmove is amortised over T reads.
     if (keep_from < v.base + T || v.valid.empty()) continue;
-    const size_t drop = std::min(keep_from - v.base, v.valid.size());
-    v.valid.erase(v.valid.begin(), v.valid.begin() + long(drop));
-    v.rows.erase(v.rows.begin(), v.rows.begin() + long(drop * d));
-    v.base += drop;
+    v.drop_front(std::min(keep_from - v.base, v.valid.size()), d);
   }
 }
 
@@ -351,8 +455,7 @@ bool Machine::next_token_logits(std::vector<float>& logits, ReadError& error) {
   memory_scratch_.resize(d);
   const float* h = read_memory(row(L - 1, n - 1), row(L + 1, n - 1), row(L, n - 1), memory_scratch_.data());
   logits.resize(padded_rows(vocab));
-  model_->kernels->packed_times_vector(h, model_->embed_packed.data(), vocab, d, 1.0f / bank().readout_temp,
-                                       logits.data());
+  model_->times_embedding(h, 1, 1.0f / bank().readout_temp, logits.data());
   logits.resize(vocab);
   return true;
 }
@@ -451,9 +554,13 @@ int32_t Machine::nearest_token(size_t layer, uint32_t slot, bool value) {
     const Bank& bank = model_->bank;
     const size_t d = bank.config.dim, vocab = bank.config.vocab_size;
     const BankLayer& l = bank.layers[layer];
-    const float* row = (value ? l.values : l.keys).data() + size_t(slot) * d;
-    std::vector<float> scores(padded_rows(vocab));
-    model_->kernels->packed_times_vector(row, model_->embed_packed.data(), vocab, d, 1.0f, scores.data());
+    std::vector<float> row(d), scores(padded_rows(vocab));
+    if (model_->int8) {
+      dequantize_row(value ? l.values_i8 : l.keys_i8, slot, d, row.data());
+    } else {
+      std::memcpy(row.data(), (value ? l.values : l.keys).data() + size_t(slot) * d, d * sizeof(float));
+    }
+    model_->times_embedding(row.data(), 1, 1.0f, scores.data());
     memo = int32_t(std::max_element(scores.begin(), scores.begin() + vocab) - scores.begin());
   }
   return memo;
@@ -527,7 +634,7 @@ bool Machine::read_branches(const std::vector<BranchToken>& batch, std::vector<f
   if (branch_h_.size() < count * d) branch_h_.resize(count * d);
   float* h = branch_h_.data();  // [count, d]
   for (size_t r = 0; r < count; ++r) {
-    std::memcpy(h + r * d, bank.embed.data() + size_t(batch[r].token) * d, d * sizeof(float));
+    embedding_row(batch[r].token, h + r * d);
     std::memcpy(branch_row(first + r, 0), h + r * d, d * sizeof(float));
   }
   for (size_t l = 0; l < layers; ++l) {
@@ -540,6 +647,7 @@ bool Machine::read_branches(const std::vector<BranchToken>& batch, std::vector<f
         int32_t ancestor = branch_parents_[b];
         for (size_t k = depth - 1; k-- > 0;) {
           std::memcpy(row(c, n + k), branch_row(size_t(ancestor), c), d * sizeof(float));
+          quantize_rows(c, n + k, n + k + 1);
           ancestor = branch_parents_[size_t(ancestor)];
         }
         read_context_row(l, queries + r * d, n + depth - 1, c, out + r * d, nullptr);
@@ -563,9 +671,8 @@ bool Machine::read_branches(const std::vector<BranchToken>& batch, std::vector<f
   }
 
   // z = x^L · Eᵀ / τ_out for every branch of the batch (h holds their x^L)
-  std::vector<float> z(count * padded_rows(vocab)), scratch(packed_times_vectors_scratch_floats(d));
-  model_->kernels->packed_times_vectors(h, count, model_->embed_packed.data(), vocab, d,
-                                        1.0f / bank.readout_temp, z.data(), scratch.data());
+  std::vector<float> z(count * padded_rows(vocab));
+  model_->times_embedding(h, count, 1.0f / bank.readout_temp, z.data());
   logits.resize(count * vocab);
   for (size_t r = 0; r < count; ++r) {
     std::memcpy(logits.data() + r * vocab, z.data() + r * padded_rows(vocab), vocab * sizeof(float));
@@ -612,7 +719,7 @@ Machine Machine::sibling() const {
   Machine machine;
   machine.model_ = model_;
   const ModelConfig& c = config();
-  machine.levels_.assign(c.layers + 2, Level{});
+  machine.reset_levels();
   machine.nearest_key_token_.assign(c.layers, std::vector<int32_t>(c.slots, -1));
   machine.nearest_value_token_.assign(c.layers, std::vector<int32_t>(c.slots, -1));
   return machine;
@@ -631,10 +738,9 @@ void Machine::memory_states(size_t begin, size_t end, float* a, float* b, float*
 }
 
 void Machine::readout(const float* h, size_t count, float* logits) const {
-  const size_t vocab = config().vocab_size, d = config().dim;
-  std::vector<float> z(count * padded_rows(vocab)), scratch(packed_times_vectors_scratch_floats(d));
-  model_->kernels->packed_times_vectors(h, count, model_->embed_packed.data(), vocab, d,
-                                        1.0f / bank().readout_temp, z.data(), scratch.data());
+  const size_t vocab = config().vocab_size;
+  std::vector<float> z(count * padded_rows(vocab));
+  model_->times_embedding(h, count, 1.0f / bank().readout_temp, z.data());
   for (size_t r = 0; r < count; ++r) {
     std::memcpy(logits + r * vocab, z.data() + r * padded_rows(vocab), vocab * sizeof(float));
   }
@@ -660,7 +766,7 @@ void Machine::score(size_t begin, size_t end, Evaluation& result) {
   const size_t d = config.dim, vocab = config.vocab_size, L = config.layers;
   // A chunk at a time: each chunk's rows are one batch per layer, its logits one batched readout.
   constexpr size_t kChunk = 64;
-  std::vector<float> z(kChunk * padded_rows(vocab)), scratch(packed_times_vectors_scratch_floats(d));
+  std::vector<float> z(kChunk * padded_rows(vocab));
   for (size_t first = begin; first < end; first += kChunk) {
     const size_t last = std::min(first + kChunk, end);  // positions [first, last) predict tokens first + 1 ..
     require(L + 1, first, last);
@@ -675,8 +781,7 @@ void Machine::score(size_t begin, size_t end, Evaluation& result) {
       }
       h = memory_scratch_.data();
     }
-    model_->kernels->packed_times_vectors(h, last - first, model_->embed_packed.data(), vocab, d,
-                                          1.0f / bank().readout_temp, z.data(), scratch.data());
+    model_->times_embedding(h, last - first, 1.0f / bank().readout_temp, z.data());
     for (size_t p = first; p < last; ++p) {
       // −log₂ p(t_{p+1}) = (logsumexp(z) − z_t) / ln 2
       const float* logits = z.data() + (p - first) * padded_rows(vocab);

@@ -202,6 +202,10 @@ class Machine {
   // The readout's logits of `count` final states h(count × d), without the memory:
   // logits(count × vocab_size).
   void readout(const float* h, size_t count, float* logits) const;
+  // x⁰ of token t: its row of E, as floats (out(d)).
+  void embedding_row(int32_t token, float* out) const;
+  // Whether the bank is read by the int8 kernels (E, K and V all int8, DESIGN §11).
+  bool reads_int8() const;
 
   // Rows of the text computed since the machine was loaded, one per position per layer: the test
   // of incrementality. Branch rows are counted apart. rows_kept(): rows held now, all levels.
@@ -215,11 +219,19 @@ class Machine {
   struct Model;  // the bank, laid out for the kernels
   bool assign(Bank bank, std::string& error, std::optional<Sha256> digest);
 
-  // x^l of a span of positions: rows [base, base + count) by position, each valid or not.
+  // x^l of a span of positions: rows [base, base + count) by position, each valid or not. An int8
+  // bank's context levels also keep each row as int8 (quantize_row_int8), for its context reads.
   struct Level {
     std::vector<float> rows;     // [count, d]
+    std::vector<int8_t> codes;   // [count, d] when quantized, else empty
+    std::vector<float> scales;   // [count] when quantized
     std::vector<uint8_t> valid;  // [count]
     size_t base = 0;
+    bool quantized = false;
+    void clear(size_t new_base);                 // no rows; the next start at new_base
+    void grow_front(size_t count, size_t d);     // count invalid rows before base
+    void grow_back(size_t count, size_t d);      // room for count rows in all
+    void drop_front(size_t count, size_t d);     // the first count rows
   };
 
   // The weights of one row's two bank reads of a layer, for traces: assoc(slots), mlp(slots).
@@ -248,6 +260,10 @@ class Machine {
   size_t context_level(size_t l) const;
   bool row_valid(size_t level, size_t p) const;
   float* row(size_t level, size_t p);  // storage must cover p (cover())
+  // Rows [begin, end) of a quantized level as int8 (their codes and scales) from their floats.
+  void quantize_rows(size_t level, size_t begin, size_t end);
+  // Empty levels for this bank: L + 2 of them, the context levels quantized for an int8 bank.
+  void reset_levels();
   void cover(size_t level, size_t begin, size_t end);  // grows level's storage to hold [begin, end)
   // Makes x^level valid for positions [begin, end) of the text, computing what is missing.
   void require(size_t level, size_t begin, size_t end);

@@ -17,6 +17,13 @@ std::string megabytes(size_t bytes) {
   return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MB";
 }
 
+// Floats the read of E as keys and values takes: its scratch, and (a float bank) its two packed copies.
+size_t embedding_read_floats(const Machine& machine) {
+  const size_t vocab = machine.config().vocab_size, d = machine.config().dim;
+  const size_t scratch = PackedBank::scratch_floats(vocab, d, d, machine.reads_int8());
+  return machine.reads_int8() ? scratch : 2 * packed_floats(vocab, d) + scratch;
+}
+
 bool same_params(const MemoryParams& a, const MemoryParams& b) {
   return a.alpha == b.alpha && a.passes == b.passes && a.sharpness == b.sharpness && a.gate == b.gate;
 }
@@ -51,7 +58,7 @@ bool MemoryWriter::start(const Machine& machine, std::shared_ptr<const Memory> p
   const size_t total = first_ + slots_;
   fixed_bytes_ = total * Memory::bytes_per_slot(d) + source.size() + text.size() +
                  slots_ * (3 * d * sizeof(float) + sizeof(size_t) + sizeof(uint32_t) + sizeof(Recall)) + tokens_.size() * sizeof(int32_t) +
-                 (2 * packed_floats(machine.config().vocab_size, d) + read_scratch_floats({machine.config().vocab_size, d, d})) * sizeof(float);
+                 embedding_read_floats(machine) * sizeof(float);
   max_bytes_ = max_bytes;
   if (fixed_bytes_ > max_bytes || base + text.size() > UINT32_MAX) {
     error = {ReadErrorCode::kOutOfMemory,
@@ -78,7 +85,9 @@ bool MemoryWriter::start(const Machine& machine, std::shared_ptr<const Memory> p
 
   std::string failure;
   const Bank& bank = machine.bank();
-  if (!embedding_.assign(bank.embed.data(), bank.embed.data(), bank.config.vocab_size, d, d, failure)) {
+  const Int8Rows embed_int8{bank.embed_i8.codes.data(), bank.embed_i8.scales.data(), bank.config.vocab_size, d};
+  if (machine.reads_int8() ? !embedding_.assign_int8(embed_int8, embed_int8, failure)
+                           : !embedding_.assign(bank.embed.data(), bank.embed.data(), bank.config.vocab_size, d, d, failure)) {
     error = {ReadErrorCode::kOutOfMemory, "out of memory for the embedding table's read: " + failure};
     return false;
   }
@@ -138,10 +147,10 @@ void MemoryWriter::add_deltas(const float* h, size_t count, size_t first, float*
   const Bank& bank = reader_.bank();
   const size_t d = bank.config.dim;
   const float alpha = memory_->params().alpha;
-  std::vector<float> expected(count * d);  // [count, d] p_i·E
+  std::vector<float> expected(count * d), e_target(d);  // [count, d] p_i·E; [d]
   embedding_.read(h, count, bank.readout_temp, expected.data());
   for (size_t r = 0; r < count; ++r) {
-    const float* e_target = bank.embed.data() + size_t(tokens_[first + r + 1]) * d;
+    reader_.embedding_row(tokens_[first + r + 1], e_target.data());
     float* value = values + (first + r) * d;
     for (size_t k = 0; k < d; ++k) value[k] += alpha * (e_target[k] - expected[r * d + k]);
   }

@@ -57,7 +57,7 @@ class MemoryWriter {
   void add_deltas(const float* h, size_t count, size_t first, float* values);
 
   Machine reader_;                      // a sibling of the caller's machine
-  PackedBank embedding_;                // keys = values = E [vocab, d]: the delta rule's p·E
+  PackedBank embedding_;                // keys = values = E [vocab, d]: the delta rule's p·E (int8 E read in place)
   std::shared_ptr<Memory> memory_;      // the previous slots, then the new ones
   std::vector<int32_t> tokens_;         // [n] the text's tokens
   std::vector<uint32_t> offsets_;       // [slots] where each slot's predicted token starts in the source

@@ -166,6 +166,7 @@ Trainer::Trainer(const TrainOptions& options, std::vector<std::pair<int32_t, int
 }
 
 bool Trainer::start_from(const Bank& bank, std::string& error) {
+  int8_bank_.reset();
   const ModelConfig& want = layout_.config;
   const ModelConfig& have = bank.config;
   if (step_ != 0) {
@@ -210,6 +211,7 @@ double Trainer::learning_rate_at(size_t step) const {
 }
 
 StepReport Trainer::train_step() {
+  int8_bank_.reset();  // the parameters move on from the int8 weights
   const size_t threads = options_.threads, batch = options_.batch_sequences;
   const size_t P = positions();
   step_weights_.refresh(layout_, parameters_);
@@ -337,12 +339,13 @@ Bank Trainer::round_weights_to_i8() {
   Bank quantized = bank();
   quantize_weights_to_i8(quantized);
   take_weight_matrices(quantized);
+  int8_bank_ = quantized;
   return quantized;
 }
 
 HeldOutScore Trainer::evaluate(const std::vector<int32_t>& tokens) const {
   const size_t n = tokens.size(), threads = options_.threads;
-  Bank model = bank();
+  const Bank model = int8_bank_ ? *int8_bank_ : bank();
   std::vector<Evaluation> parts(threads);
   run_on_threads(threads, [&](size_t t) {
     // Part t scores tokens [begin, end), read from the tokens its first prediction reaches back
@@ -468,6 +471,7 @@ bool Trainer::read_checkpoint(const std::string& path, TrainOptions& options,
 }
 
 bool Trainer::restore_checkpoint(const std::string& path, RunClock& spent, std::string& error) {
+  int8_bank_.reset();
   CheckpointFile c;
   if (!open_checkpoint(path, c, error)) return false;
   const std::string* state_json = c.file.find_metadata("memread.checkpoint");

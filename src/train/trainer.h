@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -121,8 +122,9 @@ class Trainer {
   // final evaluation measures the file's weights. False (nothing changed) when one does not fit.
   bool round_weights_to_f16(std::string& error);
   // Quantizes E, K and V to int8 with per-row scales (quantize_weights_to_i8) and takes the
-  // dequantized weights as the parameters: the bank to write (its matrices int8), whose weights
-  // the final evaluation then measures exactly.
+  // dequantized weights as the parameters: the bank to write (its matrices int8). Until the next
+  // step, evaluate() reads that int8 bank as a machine does (the int8 kernels), so the final
+  // evaluation measures the file exactly.
   Bank round_weights_to_i8();
 
   // Checkpoints: parameters, AdamW moments, the tail average's sum, the step, the options, the
@@ -145,6 +147,7 @@ class Trainer {
   size_t steps_before_average() const;  // the tail average sums the steps after this one
 
   TrainOptions options_;
+  std::optional<Bank> int8_bank_;  // round_weights_to_i8's bank, until the next step
   std::vector<std::pair<int32_t, int32_t>> merges_;
   std::vector<int32_t> train_tokens_;
   std::vector<size_t> token_bytes_;

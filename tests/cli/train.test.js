@@ -115,10 +115,12 @@ test('memread quantize converts a bank to I8 and back, and its figures follow th
   const after = bits(run('eval', '--bank', i8, '--json', VALIDATION));
   assert.ok(Math.abs(after - before) < 0.005 * before, `${before} → ${after}`);
   assert.notEqual(after, before);
-  // back to F32: code × scale exactly, so it scores as the I8 file
+  // back to F32: code × scale exactly, so it scores as the I8 file up to what the int8 kernels
+  // round besides the weights (query, softmax weights and context rows: docs/kernels.md)
   assert.equal(run('quantize', '--bank', i8, '--out', back, '--dtype', 'f32').code, 0);
   assert.equal(headerOf(back).embed.dtype, 'F32');
-  assert.equal(bits(run('eval', '--bank', back, '--json', VALIDATION)), after);
+  const widened = bits(run('eval', '--bank', back, '--json', VALIDATION));
+  assert.ok(Math.abs(widened - after) < 1e-3 * after, `${after} (int8 kernels) vs ${widened} (widened)`);
   // bad arguments and bad files: one line each
   const fails = (args, code, pattern) => {
     const r = run(...args);

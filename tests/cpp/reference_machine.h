@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/quantize.h"
 #include "model/bank.h"
 
 namespace memread::reference {
@@ -46,7 +47,18 @@ struct States {
   std::vector<Vec> a, b, h;
 };
 
-inline States states(const Bank& bank, const std::vector<int32_t>& tokens) {
+// An int8 bank's machine keeps its context rows as int8 (one scale per row): `int8_context` reads
+// each context row as quantize_row_int8 of it (in float) makes it, as codes × scale.
+inline Vec int8_rounded(const Vec& row) {
+  std::vector<float> x(row.begin(), row.end());
+  std::vector<int8_t> codes(x.size());
+  const float scale = quantize_row_int8(x.data(), x.size(), codes.data());
+  Vec out(row.size());
+  for (size_t k = 0; k < row.size(); ++k) out[k] = double(float(codes[k]) * scale);
+  return out;
+}
+
+inline States states(const Bank& bank, const std::vector<int32_t>& tokens, bool int8_context = false) {
   const ModelConfig& c = bank.config;
   const size_t d = c.dim, T = c.max_context;
   const size_t n = tokens.size();
@@ -61,7 +73,10 @@ inline States states(const Bank& bank, const std::vector<int32_t>& tokens) {
   for (size_t l = 0; l < c.layers; ++l) {
     const BankLayer& layer = bank.layers[l];
     const std::vector<Vec> K = rows_of(layer.keys, c.slots, d), V = rows_of(layer.values, c.slots, d);
-    const std::vector<Vec>& C = c.context == ContextForm::kHidden ? x : x0;  // C_l
+    std::vector<Vec> C = c.context == ContextForm::kHidden ? x : x0;  // C_l
+    if (int8_context) {
+      for (Vec& row : C) row = int8_rounded(row);
+    }
     std::vector<Vec> next(n), swapped_input(n);
     for (size_t i = 0; i < n; ++i) {
       Vec h = x[i];
@@ -101,8 +116,8 @@ inline Vec readout(const Bank& bank, const Vec& h) {
 }
 
 // Logits of the token after `tokens` (non-empty).
-inline Vec logits(const Bank& bank, const std::vector<int32_t>& tokens) {
-  return readout(bank, states(bank, tokens).h.back());
+inline Vec logits(const Bank& bank, const std::vector<int32_t>& tokens, bool int8_context = false) {
+  return readout(bank, states(bank, tokens, int8_context).h.back());
 }
 
 }  // namespace memread::reference

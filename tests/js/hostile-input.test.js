@@ -414,6 +414,18 @@ test('a bank bigger than wasm memory can hold: OUT_OF_MEMORY before any allocati
   assert.equal(loadBytesNeeded(bankBytes), Math.ceil(bankBytes.length * 5.5 + 128 * MIB));
   const half = withHeader(new TextEncoder().encode('{"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}'));
   assert.equal(loadBytesNeeded(half), Math.ceil(half.length * 10 + 128 * MIB));
+  // All of E, K, V int8: read as they are, so the file, the codes once and 4.5× the float tensors;
+  // int8 mixed with floats is widened, so 4 × 4.5 × the file.
+  const int8 = (valuesDtype) => withHeader(new TextEncoder().encode(JSON.stringify({
+    embed: { dtype: 'I8', shape: [4, 4], data_offsets: [0, 16] },
+    'embed.scale': { dtype: 'F32', shape: [4], data_offsets: [16, 32] },
+    'layers.0.keys': { dtype: 'I8', shape: [2, 4], data_offsets: [32, 40] },
+    'layers.0.values': { dtype: valuesDtype, shape: [2, 4], data_offsets: [40, 48] },
+  })));
+  const allInt8 = int8('I8');
+  assert.equal(loadBytesNeeded(allInt8), Math.ceil(allInt8.length + 32 + 4.5 * 16 + 128 * MIB));
+  const mixed = int8('F16');
+  assert.equal(loadBytesNeeded(mixed), Math.ceil(mixed.length * 19 + 128 * MIB));
 });
 
 test('memory freed by disposed banks is reused: a load that fits only there is checked, not refused', async () => {

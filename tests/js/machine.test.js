@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { loadMachine, MemreadError } from '../../src/js/node.js';
+import { backendInfo, loadMachine, MemreadError } from '../../src/js/node.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HIDDEN = path.join(ROOT, 'tests/fixtures/tiny-hidden.safetensors');
@@ -48,6 +49,47 @@ test('predict agrees with the native CLI on both fixture banks', async () => {
     }
     machine.dispose();
   }
+});
+
+test('an int8 bank (memread quantize --dtype i8) predicts in wasm as the native CLI does, and as its F16 source', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memread-i8-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const int8 = path.join(dir, 'tiny-hidden-i8.safetensors');
+  const quantized = spawnSync(path.join(ROOT, 'build/native/memread'), ['quantize', '--bank', HIDDEN, '--out', int8, '--dtype', 'i8']);
+  assert.equal(quantized.status, 0, String(quantized.stderr));
+  const machine = await loadMachine(new Uint8Array(fs.readFileSync(int8)));
+  const floats = await loadMachine(hiddenBytes);
+  for (const text of ['The jury said', 'x', 'Atlanta\'s recent primary election produced']) {
+    const ours = machine.predict(text, { topK: 5 });
+    const native = cli('predict', '--bank', int8, '--top', '5', '--json', text).tokens;
+    assert.deepEqual(ours.map((p) => p.id), native.map((p) => p.id), text);
+    ours.forEach((p, i) => assert.ok(Math.abs(p.prob - native[i].prob) < 1e-5, `${text}: ${p.prob} vs ${native[i].prob}`));
+    // int8 weights with one scale per row: the same top token and probabilities within 0.01
+    const reference = floats.predict(text, { topK: 1 })[0];
+    assert.equal(ours[0].id, reference.id, text);
+    assert.ok(Math.abs(ours[0].prob - reference.prob) < 0.01, `${text}: ${ours[0].prob} vs ${reference.prob}`);
+  }
+  machine.dispose();
+  floats.dispose();
+});
+
+test('an int8 bank stays int8 in wasm memory: en-brown as I8 holds at most 2× its file once loaded', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memread-i8-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const int8 = path.join(dir, 'en-brown-i8.safetensors');
+  const quantized = spawnSync(path.join(ROOT, 'build/native/memread'),
+    ['quantize', '--bank', path.join(ROOT, 'banks/en-brown.safetensors'), '--out', int8, '--dtype', 'i8']);
+  assert.equal(quantized.status, 0, String(quantized.stderr));
+  const bytes = new Uint8Array(fs.readFileSync(int8));
+  const before = backendInfo().heapBytesInUse;
+  const machine = await loadMachine(bytes);
+  machine.predict('The jury said');
+  const held = backendInfo().heapBytesInUse - before;
+  // Widened to floats (what an F16 or F32 bank becomes) it would be about 4× the file.
+  assert.ok(held <= 2 * bytes.length, `${held} bytes held for a ${bytes.length}-byte file`);
+  assert.ok(held >= bytes.length / 2, `${held} bytes: the bank is not all there`);
+  machine.dispose();
+  assert.equal(backendInfo().heapBytesInUse, before, 'dispose gives every byte back');
 });
 
 test('loadMachine takes bytes, an ArrayBuffer, a Blob, a Response and a URL, and reports progress', async () => {

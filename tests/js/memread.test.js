@@ -1,12 +1,14 @@
 // The npm package with the real wasm module: results against the double-precision reference,
 // MemBank's lifetime, and every bad argument with its error code.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
 
 import { init, backendInfo, MemBank, memRead, MemreadError, hasWasmSimd } from '../../src/js/node.js';
-import { referenceRead, randomFloats } from './reference.js';
+import { int8Rounded, referenceRead, randomFloats } from './reference.js';
 
 await init();
+const infoAtInit = backendInfo();  // before any test allocates
 
 function assertClose(actual, expected, tolerance, what) {
   assert.equal(actual.length, expected.length, `${what}: length`);
@@ -34,6 +36,10 @@ test('init is idempotent and the module was built with WebAssembly SIMD', async 
   const info = backendInfo();
   assert.equal(info.simd, 'wasm_simd128');
   assert.deepEqual(info.kernels, ['scalar', 'wasmsimd']);
+  // The example in the types is what backendInfo() gives right after init.
+  const types = fs.readFileSync(new URL('../../src/js/index.d.ts', import.meta.url), 'utf8');
+  const example = types.match(/backendInfo\(\);\s+\/\/ → (\{.*\})/)[1];
+  assert.deepEqual(infoAtInit, new Function(`return (${example});`)());
 });
 
 test('memRead matches the double-precision reference around the SIMD width', () => {
@@ -68,6 +74,26 @@ test('the scalar and SIMD kernels agree through MemBank', () => {
   assertClose(scalar.read(q, 3), expected, 2e-5, 'scalar');
   simd.dispose();
   scalar.dispose();
+});
+
+test("a MemBank with dtype 'i8' reads its rows rounded to int8, in both kernels", () => {
+  // The read of the rounded rows, the query and weights then rounded to 16 bits: within 1e-3.
+  for (const [dim, n] of [[33, 70], [128, 1024], [5, 300]]) {
+    const keys = randomFloats(n * dim, 31), values = randomFloats(n * dim, 32), q = randomFloats(3 * dim, 33);
+    const temp = Math.sqrt(dim);
+    const expected = referenceRead(q, int8Rounded(keys, dim), int8Rounded(values, dim), temp, dim);
+    for (const kernel of ['wasmsimd', 'scalar']) {
+      const bank = new MemBank(keys, values, { dim, kernel, dtype: 'i8' });
+      assertClose(bank.read(q, temp), expected, 1e-3, `${kernel} dim=${dim} n=${n}`);
+      bank.dispose();
+    }
+    // and not the read of the floats themselves (the rounding is real)
+    const floats = referenceRead(q, keys, values, temp, dim);
+    const bank = new MemBank(keys, values, { dim, dtype: 'i8' });
+    const out = bank.read(q, temp);
+    assert.ok(out.some((x, i) => Math.abs(x - floats[i]) > 1e-4), `dim=${dim}: int8 rows differ from floats`);
+    bank.dispose();
+  }
 });
 
 test('a MemBank reads many times, into a given out array, and reports its shape', () => {
@@ -152,6 +178,7 @@ test('bad arguments throw MemreadError with a code that names the problem', () =
   }
   assertMemreadError(() => new MemBank(k, v), 'BAD_OPTION', /options object with dim/);
   assertMemreadError(() => new MemBank(k, v, { dim, kernel: 'avx512' }), 'BAD_OPTION', /kernel must be one of scalar, wasmsimd/);
+  assertMemreadError(() => new MemBank(k, v, { dim, dtype: 'int4' }), 'BAD_OPTION', /dtype must be 'f32' or 'i8', got int4/);
   assertMemreadError(() => memRead(q, k, v, 1, null), 'BAD_OPTION');
   // values
   const withNaN = randomFloats(8, 8);

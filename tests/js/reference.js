@@ -39,3 +39,6 @@ export function randomFloats(count, seed, scale = 1) {
   }
   return out;
 }
+
+// The int8 rounding of a bank's rows (DESIGN §11): one definition, shared with the benchmark.
+export { int8Rounded } from '../../bench/suite.js';

@@ -2,7 +2,9 @@
 and give the probabilities PyTorch gives, past the window, as F32, F16 and I8; its metadata carries
 the held-out figure `memread eval` measures.
 
-Tolerance as for the shipped banks (test_machine_equality): 2e-5 per probability."""
+Tolerance as for the shipped banks (test_machine_equality): 2e-5 per probability; for I8 2e-3, since
+the machine reads an I8 bank with its int8 kernels, which also round the query, the softmax weights
+and its own context rows to integers (docs/kernels.md, "Int8 reads"), where PyTorch reads floats."""
 
 import json
 import os
@@ -53,11 +55,13 @@ class ExportTest(unittest.TestCase):
         for who, pairs in (("memread predict", native_predict(out, self.text, vocab)),
                            ("the npm package", node_predict(out, self.text, vocab))):
             worst = np.abs(distribution(pairs, vocab) - expected).max()
-            self.assertLess(worst, 2e-5, f"{who} on the {dtype} bank: max |Δp| {worst:.2e}")
+            tolerance = 2e-3 if dtype == "i8" else 2e-5
+            self.assertLess(worst, tolerance, f"{who} on the {dtype} bank: max |Δp| {worst:.2e}")
         # the metadata's held-out figure is the C++ machine's
         record = json.loads(bank.training)
         native = json.loads(memread("eval", "--bank", out, "--json", self.validation).stdout)
-        self.assertAlmostEqual(record["validation_bits_per_byte"], native["bits_per_byte"], delta=1e-4)
+        self.assertAlmostEqual(record["validation_bits_per_byte"], native["bits_per_byte"],
+                               delta=2e-3 if dtype == "i8" else 1e-4)  # (I8: the int8 kernels, as above)
         self.assertEqual(record["weights_dtype"], dtype.upper())
         self.assertEqual(record["steps"], 40)
         self.assertEqual(json.loads(memread("inspect", "--bank", out, "--json").stdout)["name"], "torch-test")

@@ -38,7 +38,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
 import {
-  CONTEXTS, PASTES, FORMS, TARGETS, CROSS_CHECK_TOLERANCE, CROSS_CHECK_MAX_TOKENS, EDIT_BACK, runE2E, formatTable, fmt,
+  CONTEXTS, PASTES, FORMS, TARGETS, CROSS_CHECK_TOLERANCE, CROSS_CHECK_TOLERANCE_INT8, CROSS_CHECK_MAX_TOKENS, EDIT_BACK, runE2E, formatTable, fmt,
 } from './e2e-suite.js';
 import { prepareTfjs } from './suite.js';
 import { createTfjsTwin } from './peers/tfjs-twin.js';
@@ -266,7 +266,7 @@ async function runNode(o, banks) {
     (tfInfo ? ` — TF.js ${tfInfo.version} ${tfInfo.binary} (cross-check)` : ''));
   try {
     const res = await runE2E(
-      { loadMachine: mod.loadMachine, tf, createTwin: createTfjsTwin, peer, banks, now: () => performance.now(),
+      { loadMachine: mod.loadMachine, backendInfo: mod.backendInfo, tf, createTwin: createTfjsTwin, peer, banks, now: () => performance.now(),
         yieldFn: () => new Promise((r) => setImmediate(r)) },
       { quick: o.quick, seconds: o.seconds, contexts: o.contexts, pastes: o.pastes, onLog: (s) => log(`  [node] ${s}`) },
     );
@@ -423,7 +423,7 @@ async function main() {
       paste: 'the machine holds a short text; predict(paste) of n tokens it never read (two pastes whose first token differs, alternately)',
       first_prediction: 'loadMachine(bytes) → first predict of a 64-token text; the first in each environment includes init() (compiling the wasm)',
       samples: 'interleaved rounds (one sample of each per round, rotating which goes first; a sample lasts ≥ 3 ms, each call timed by itself), medians and quartiles; at least 7 rounds below 4,096 tokens and 3 from there and for the pastes (quick: 3)',
-      cross_check: `every token's probability, memread predict(text, {topK: vocab}) vs the TF.js twin (untimed), texts up to ${CROSS_CHECK_MAX_TOKENS} tokens, |Δp| ≤ ${CROSS_CHECK_TOLERANCE}, else the run fails; greedy generations compared at contexts ≤ 256`,
+      cross_check: `every token's probability, memread predict(text, {topK: vocab}) vs the TF.js twin (untimed), texts up to ${CROSS_CHECK_MAX_TOKENS} tokens, |Δp| ≤ ${CROSS_CHECK_TOLERANCE} (${CROSS_CHECK_TOLERANCE_INT8} for an int8 bank, read by the int8 kernels), else the run fails; greedy generations compared at contexts ≤ 256`,
     },
     host: { cpu: os.cpus()[0]?.model?.trim(), logical_cpus: os.cpus().length, node: process.version, platform: `${process.platform} ${process.arch}`, loadavg_start: load0 },
     sizes: measureSizes(),

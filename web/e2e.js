@@ -7,7 +7,7 @@ import { runE2E, formatTable } from '/bench/e2e-suite.js';
 import { prepareTfjs } from '/bench/suite.js';
 import { createTfjsTwin } from '/bench/peers/tfjs-twin.js';
 import { prepareOrt, createGptOnnxPeer } from '/bench/peers/gpt-onnx/peer.js';
-import { loadMachine } from '/src/js/index.js';
+import { backendInfo, loadMachine } from '/src/js/index.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
@@ -76,7 +76,7 @@ async function run(params) {
   say(`running (${params.quick ? 'quick' : 'full'})…`);
   try {
     const res = await runE2E(
-      { loadMachine, tf, createTwin: createTfjsTwin, peer, banks, now: () => performance.now(),
+      { loadMachine, backendInfo, tf, createTwin: createTfjsTwin, peer, banks, now: () => performance.now(),
         yieldFn: () => new Promise((r) => setTimeout(r, 0)) },
       { quick: !!params.quick, seconds: params.seconds ?? undefined, contexts: params.contexts ?? undefined,
         pastes: params.pastes ?? undefined, onLog: say },

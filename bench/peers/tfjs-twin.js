@@ -4,7 +4,8 @@
 // prepareTfjs), in Node or in a page.
 //
 // It reads the SAME bank file as memread, parsing the safetensors container itself (8-byte
-// little-endian header length, JSON header, tensor bytes; F32, F16 and I32). It does not tokenize:
+// little-endian header length, JSON header, tensor bytes; F32, F16, I32 and I8, the int8 matrices
+// widened to floats, code × its row's scale, DESIGN §11). It does not tokenize:
 // the caller gives token ids (the benchmark uses memread's machine.tokenize, so both read the same
 // tokens).
 //
@@ -56,7 +57,7 @@ export function parseSafetensors(input) {
     if (name === '__metadata__') continue;
     const { dtype, shape, data_offsets: [begin, end] } = entry;
     const count = shape.reduce((a, b) => a * b, 1);
-    const size = { F32: 4, F16: 2, I32: 4 }[dtype];
+    const size = { F32: 4, F16: 2, I32: 4, I8: 1 }[dtype];
     if (!size) throw new Error(`safetensors: ${name}: dtype ${dtype} not supported here`);
     if (end - begin !== count * size || dataStart + end > bytes.length || begin < 0) {
       throw new Error(`safetensors: ${name}: bad data_offsets [${begin}, ${end}]`);
@@ -68,12 +69,23 @@ export function parseSafetensors(input) {
     let data;
     if (dtype === 'F32') data = new Float32Array(raw.buffer);
     else if (dtype === 'I32') data = new Int32Array(raw.buffer);
+    else if (dtype === 'I8') data = Float32Array.from(new Int8Array(raw.buffer));  // × scale below
     else {
       const halves = new Uint16Array(raw.buffer);
       data = new Float32Array(count);
       for (let i = 0; i < count; i++) data[i] = halfToFloat(halves[i]);
     }
     tensors.set(name, { dtype, shape, data });
+  }
+  // An I8 matrix's rows times their scales (the F32 tensor NAME.scale, one per row).
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'I8') continue;
+    const scale = tensors.get(`${name}.scale`);
+    if (!scale || scale.data.length !== t.shape[0]) throw new Error(`safetensors: ${name}: I8 without a scale per row`);
+    const cols = t.data.length / t.shape[0];
+    for (let r = 0; r < t.shape[0]; r++) {
+      for (let c = 0; c < cols; c++) t.data[r * cols + c] *= scale.data[r];
+    }
   }
   return { metadata, tensors };
 }
@@ -223,5 +235,10 @@ export function createTfjsTwin(tf, bytes) {
     owned.length = 0;
   }
 
-  return { config: cfg, probs, predict, dispose };
+  // An int8 bank (E, K and V all I8) is read by memread's int8 kernels, which also round the
+  // queries, the weights and the context rows (docs/kernels.md, "Int8 reads"); the twin reads the
+  // widened weights in float32.
+  const int8 = [...Array(cfg.layers).keys()].every((l) => get(`layers.${l}.keys`).dtype === 'I8' && get(`layers.${l}.values`).dtype === 'I8') &&
+    get('embed').dtype === 'I8';
+  return { config: cfg, int8, probs, predict, dispose };
 }

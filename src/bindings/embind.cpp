@@ -19,6 +19,7 @@
 #include "model/memory.h"
 #include "model/memory_file.h"
 #include "model/memory_writer.h"
+#include "model/out_of_memory.h"
 
 using emscripten::val;
 using memread::Machine;
@@ -46,6 +47,26 @@ val error_object(const memread::ReadError& error) {
   result.set("code", std::string(error.code == memread::ReadErrorCode::kEmptyText    ? "EMPTY_TEXT"
                                  : error.code == memread::ReadErrorCode::kOutOfMemory ? "OUT_OF_MEMORY"
                                                                                       : "BAD_OPTION"));
+  return result;
+}
+
+// A call that allocates: an allocation failing inside it comes back as {error, code: OUT_OF_MEMORY}
+// (src/model/out_of_memory.h), after `machine` (when given) has dropped the rows it half grew.
+template <typename Call>
+val guarded(Call&& call, Machine* machine = nullptr) {
+  val result = val::undefined();
+  std::string failure;
+  if (memread::runs_without_allocation_failure([&] { result = call(); }, failure)) return result;
+  if (machine != nullptr) machine->drop_rows();
+  return error_object({memread::ReadErrorCode::kOutOfMemory, failure + " in wasm memory (4 GiB at most)"});
+}
+
+// {} for success, else {error, code}: `problem` with `code`.
+val outcome(bool ok, const std::string& problem, const char* code) {
+  val result = val::object();
+  if (ok) return result;
+  result.set("error", problem);
+  result.set("code", std::string(code));
   return result;
 }
 
@@ -84,17 +105,21 @@ EMSCRIPTEN_BINDINGS(memread) {
         const memread::KernelSet* set = memread::find_kernel_set(kernels.c_str());
         return new PackedBank(set != nullptr ? *set : memread::default_kernel_set());
       })
-      // "" on success, else what went wrong.
+      // {} or {error, code: OUT_OF_MEMORY}.
       .function("reserve", +[](PackedBank& bank, size_t n, size_t d, size_t dv, bool int8) {
-        std::string error;
-        return bank.reserve(n, d, dv, error, nullptr, int8) ? std::string() : error;
+        return guarded([&] {
+          std::string error;
+          return outcome(bank.reserve(n, d, dv, error, nullptr, int8), error, "OUT_OF_MEMORY");
+        });
       })
       .function("keyRowsOffset", +[](PackedBank& bank) { return reinterpret_cast<uintptr_t>(bank.key_rows()); })
       .function("valueRowsOffset", +[](PackedBank& bank) { return reinterpret_cast<uintptr_t>(bank.value_rows()); })
-      // "" on success, else the first non-finite entry of K or V.
+      // {} or {error, code}: NON_FINITE naming the first non-finite entry of K or V.
       .function("pack", +[](PackedBank& bank) {
-        std::string error;
-        return bank.pack(error) ? std::string() : error;
+        return guarded([&] {
+          std::string error;
+          return outcome(bank.pack(error), error, "NON_FINITE");
+        });
       })
       .function("read", +[](PackedBank& bank, uintptr_t queries, size_t rows, float temp, uintptr_t out, uintptr_t weights) {
         return bank.read(floats_at(queries), rows, temp, floats_at(out), floats_at(weights));
@@ -115,20 +140,24 @@ EMSCRIPTEN_BINDINGS(memread) {
         options.sampling = {temperature, top_k, top_p};
         options.repetition_penalty = repetition_penalty;
         options.no_repeat_ngram_size = no_repeat_ngram_size;
-        memread::ReadError error;
-        if (!generation.start(machine, text, options, uint64_t(seed), error)) return error_object(error);
-        return val::object();
+        return guarded([&] {
+          memread::ReadError error;
+          if (!generation.start(machine, text, options, uint64_t(seed), error)) return error_object(error);
+          return val::object();
+        }, &machine);
       })
       // The next token → {id, piece: Uint8Array (its bytes after the caret)} or {error, code}.
       .function("next", +[](memread::Generation& generation, Machine& machine) {
-        int32_t id = 0;
-        std::string piece;
-        memread::ReadError error;
-        if (!generation.next(machine, id, piece, error)) return error_object(error);
-        val result = val::object();
-        result.set("id", id);
-        result.set("piece", bytes_of(piece));
-        return result;
+        return guarded([&] {
+          int32_t id = 0;
+          std::string piece;
+          memread::ReadError error;
+          if (!generation.next(machine, id, piece, error)) return error_object(error);
+          val result = val::object();
+          result.set("id", id);
+          result.set("piece", bytes_of(piece));
+          return result;
+        }, &machine);
       });
 
   // ---- memories (DESIGN §10) ----
@@ -143,12 +172,14 @@ EMSCRIPTEN_BINDINGS(memread) {
       .function("params", +[](const Memory& memory) { return params_object(memory.params()); })
       // The memory file → {file: Uint8Array} or {error, code}.
       .function("file", +[](const Memory& memory) {
-        std::vector<uint8_t> file;
-        std::string problem;
-        if (!memread::write_memory(memory, file, problem)) return error_object({memread::ReadErrorCode::kBadOption, problem});
-        val result = val::object();
-        result.set("file", typed_array_copy("Uint8Array", file));
-        return result;
+        return guarded([&] {
+          std::vector<uint8_t> file;
+          std::string problem;
+          if (!memread::write_memory(memory, file, problem)) return error_object({memread::ReadErrorCode::kBadOption, problem});
+          val result = val::object();
+          result.set("file", typed_array_copy("Uint8Array", file));
+          return result;
+        });
       });
 
   emscripten::class_<MemoryWriter>("MemoryWriter")
@@ -157,17 +188,22 @@ EMSCRIPTEN_BINDINGS(memread) {
       // → {} or {error, code}.
       .function("start", +[](MemoryWriter& writer, const Machine& machine, uintptr_t bytes, size_t length, float alpha,
                              uint32_t passes, float sharpness, float gate, double max_bytes) {
-        memread::ReadError error;
-        if (!writer.start(machine, machine.memory(), std::string(text_at(bytes, length)),
-                          {alpha, passes, sharpness, gate}, size_t(max_bytes), error)) {
-          return error_object(error);
-        }
-        return val::object();
+        return guarded([&] {
+          memread::ReadError error;
+          if (!writer.start(machine, machine.memory(), std::string(text_at(bytes, length)),
+                            {alpha, passes, sharpness, gate}, size_t(max_bytes), error)) {
+            return error_object(error);
+          }
+          return val::object();
+        });
       })
+      // After an error the writer is done with (the JS package deletes it).
       .function("step", +[](MemoryWriter& writer, size_t work) {
-        memread::ReadError error;
-        if (!writer.step(work, error)) return error_object(error);
-        return val::object();
+        return guarded([&] {
+          memread::ReadError error;
+          if (!writer.step(work, error)) return error_object(error);
+          return val::object();
+        });
       })
       .function("done", &MemoryWriter::done)
       .function("workDone", &MemoryWriter::work_done)
@@ -176,10 +212,12 @@ EMSCRIPTEN_BINDINGS(memread) {
 
   emscripten::class_<Machine>("Machine")
       .constructor<>()
-      // "" on success, else what is wrong with the bank file at [bytes, bytes + size).
+      // {} or {error, code}: BAD_BANK saying what is wrong with the bank file at [bytes, bytes + size).
       .function("load", +[](Machine& machine, uintptr_t bytes, size_t size) {
-        std::string error;
-        return machine.load(reinterpret_cast<const uint8_t*>(bytes), size, error) ? std::string() : error;
+        return guarded([&] {
+          std::string error;
+          return outcome(machine.load(reinterpret_cast<const uint8_t*>(bytes), size, error), error, "BAD_BANK");
+        });
       })
       .function("info", +[](const Machine& machine) {
         const memread::Bank& bank = machine.bank();
@@ -201,129 +239,142 @@ EMSCRIPTEN_BINDINGS(memread) {
         info.set("training", bank.training);
         return info;
       })
+      // From here on, each call's result is {error, code: OUT_OF_MEMORY} when an allocation failed.
       .function("tokenize", +[](const Machine& machine, const std::string& text) {
-        return typed_array_copy("Int32Array", machine.tokenizer().encode(text));
+        return guarded([&] { return typed_array_copy("Int32Array", machine.tokenizer().encode(text)); });
       })
       // The bytes of `ids` (each < vocab size: checked in JS).
       .function("detokenize", +[](const Machine& machine, val ids) {
-        const std::string bytes = machine.tokenizer().decode(emscripten::convertJSArrayToNumberVector<int32_t>(ids));
-        return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+        return guarded([&] {
+          const std::string bytes = machine.tokenizer().decode(emscripten::convertJSArrayToNumberVector<int32_t>(ids));
+          return typed_array_copy("Uint8Array", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+        });
       })
       .function("tokenBytes", +[](const Machine& machine, int32_t id) {
-        return bytes_of(machine.tokenizer().token_bytes(id));
+        return guarded([&] { return bytes_of(machine.tokenizer().token_bytes(id)); });
       })
       // Reads `text` (recomputing from its first changed token) → {ids, probs} of the top k.
       .function("predict", +[](Machine& machine, uintptr_t bytes, size_t length, size_t k) {
-        machine.set_text(text_at(bytes, length));
-        std::vector<memread::TokenProbability> top;
-        memread::ReadError error;
-        if (!machine.predict(k, top, error)) return error_object(error);
-        std::vector<int32_t> ids;
-        std::vector<float> probs;
-        for (const memread::TokenProbability& t : top) {
-          ids.push_back(t.id);
-          probs.push_back(t.prob);
-        }
-        val result = val::object();
-        result.set("ids", typed_array_copy("Int32Array", ids));
-        result.set("probs", typed_array_copy("Float32Array", probs));
-        return result;
+        return guarded([&] {
+          machine.set_text(text_at(bytes, length));
+          std::vector<memread::TokenProbability> top;
+          memread::ReadError error;
+          if (!machine.predict(k, top, error)) return error_object(error);
+          std::vector<int32_t> ids;
+          std::vector<float> probs;
+          for (const memread::TokenProbability& t : top) {
+            ids.push_back(t.id);
+            probs.push_back(t.prob);
+          }
+          val result = val::object();
+          result.set("ids", typed_array_copy("Int32Array", ids));
+          result.set("probs", typed_array_copy("Float32Array", probs));
+          return result;
+        }, &machine);
       })
       // The completions of the word being typed → {texts: [Uint8Array], probs, tokens: [Int32Array]}.
       .function("complete", +[](Machine& machine, uintptr_t bytes, size_t length, size_t top_k, size_t max_tokens) {
-        memread::CompletionOptions options;
-        options.top_k = top_k;
-        options.max_tokens = max_tokens;
-        std::vector<memread::Completion> completions;
-        memread::ReadError error;
-        if (!memread::complete(machine, text_at(bytes, length), options, completions, error)) return error_object(error);
-        val texts = val::array(), tokens = val::array();
-        std::vector<double> probs;
-        for (const memread::Completion& c : completions) {
-          texts.call<void>("push", bytes_of(c.text));
-          tokens.call<void>("push", typed_array_copy("Int32Array", c.tokens));
-          probs.push_back(c.prob);
-        }
-        val result = val::object();
-        result.set("texts", texts);
-        result.set("probs", typed_array_copy("Float64Array", probs));
-        result.set("tokens", tokens);
-        return result;
+        return guarded([&] {
+          memread::CompletionOptions options;
+          options.top_k = top_k;
+          options.max_tokens = max_tokens;
+          std::vector<memread::Completion> completions;
+          memread::ReadError error;
+          if (!memread::complete(machine, text_at(bytes, length), options, completions, error)) return error_object(error);
+          val texts = val::array(), tokens = val::array();
+          std::vector<double> probs;
+          for (const memread::Completion& c : completions) {
+            texts.call<void>("push", bytes_of(c.text));
+            tokens.call<void>("push", typed_array_copy("Int32Array", c.tokens));
+            probs.push_back(c.prob);
+          }
+          val result = val::object();
+          result.set("texts", texts);
+          result.set("probs", typed_array_copy("Float64Array", probs));
+          result.set("tokens", tokens);
+          return result;
+        }, &machine);
       })
       .function("trace", +[](Machine& machine, uintptr_t bytes, size_t length, size_t top) {
-        machine.set_text(text_at(bytes, length));
-        memread::Trace trace;
-        memread::ReadError error;
-        if (!machine.trace(top, trace, error)) return error_object(error);
-        val layers = val::array();
-        for (const memread::LayerTrace& layer : trace.layers) {
-          // Each read's top slots as columns: slot, weight, key token, value token.
-          auto columns = [](const std::vector<memread::SlotWeight>& slots) {
-            std::vector<uint32_t> ids;
-            std::vector<float> weights;
-            std::vector<int32_t> key_tokens, value_tokens;
-            for (const memread::SlotWeight& s : slots) {
-              ids.push_back(s.slot);
-              weights.push_back(s.weight);
-              key_tokens.push_back(s.key_token);
-              value_tokens.push_back(s.value_token);
-            }
-            val read = val::object();
-            read.set("slots", typed_array_copy("Uint32Array", ids));
-            read.set("weights", typed_array_copy("Float32Array", weights));
-            read.set("keyTokens", typed_array_copy("Int32Array", key_tokens));
-            read.set("valueTokens", typed_array_copy("Int32Array", value_tokens));
-            return read;
-          };
-          val entry = val::object();
-          entry.set("assoc", columns(layer.assoc));
-          entry.set("mlp", columns(layer.mlp));
-          entry.set("context", typed_array_copy("Float32Array", layer.context));
-          layers.call<void>("push", entry);
-        }
-        // The memory's recalled slots: slot, weight, offset and the passage around it.
-        val recalls = val::array();
-        for (const memread::MemoryRecall& recall : trace.memory) {
-          const Memory::Passage passage = machine.memory()->passage(recall.slot, kPassageBefore, kPassageAfter);
-          val entry = val::object();
-          entry.set("slot", recall.slot);
-          entry.set("weight", recall.weight);
-          entry.set("offset", recall.offset);
-          entry.set("before", bytes_of(passage.before));
-          entry.set("after", bytes_of(passage.after));
-          recalls.call<void>("push", entry);
-        }
-        val result = val::object();
-        result.set("memory", recalls);
-        result.set("windowStart", trace.window_start);
-        result.set("ids", typed_array_copy("Int32Array", trace.tokens));
-        result.set("layers", layers);
-        return result;
+        return guarded([&] {
+          machine.set_text(text_at(bytes, length));
+          memread::Trace trace;
+          memread::ReadError error;
+          if (!machine.trace(top, trace, error)) return error_object(error);
+          val layers = val::array();
+          for (const memread::LayerTrace& layer : trace.layers) {
+            // Each read's top slots as columns: slot, weight, key token, value token.
+            auto columns = [](const std::vector<memread::SlotWeight>& slots) {
+              std::vector<uint32_t> ids;
+              std::vector<float> weights;
+              std::vector<int32_t> key_tokens, value_tokens;
+              for (const memread::SlotWeight& s : slots) {
+                ids.push_back(s.slot);
+                weights.push_back(s.weight);
+                key_tokens.push_back(s.key_token);
+                value_tokens.push_back(s.value_token);
+              }
+              val read = val::object();
+              read.set("slots", typed_array_copy("Uint32Array", ids));
+              read.set("weights", typed_array_copy("Float32Array", weights));
+              read.set("keyTokens", typed_array_copy("Int32Array", key_tokens));
+              read.set("valueTokens", typed_array_copy("Int32Array", value_tokens));
+              return read;
+            };
+            val entry = val::object();
+            entry.set("assoc", columns(layer.assoc));
+            entry.set("mlp", columns(layer.mlp));
+            entry.set("context", typed_array_copy("Float32Array", layer.context));
+            layers.call<void>("push", entry);
+          }
+          // The memory's recalled slots: slot, weight, offset and the passage around it.
+          val recalls = val::array();
+          for (const memread::MemoryRecall& recall : trace.memory) {
+            const Memory::Passage passage = machine.memory()->passage(recall.slot, kPassageBefore, kPassageAfter);
+            val entry = val::object();
+            entry.set("slot", recall.slot);
+            entry.set("weight", recall.weight);
+            entry.set("offset", recall.offset);
+            entry.set("before", bytes_of(passage.before));
+            entry.set("after", bytes_of(passage.after));
+            recalls.call<void>("push", entry);
+          }
+          val result = val::object();
+          result.set("memory", recalls);
+          result.set("windowStart", trace.window_start);
+          result.set("ids", typed_array_copy("Int32Array", trace.tokens));
+          result.set("layers", layers);
+          return result;
+        }, &machine);
       })
       // The weight of one slot of one bank read ("assoc" | "mlp") at every position of `text`.
       .function("slotWeights", +[](Machine& machine, uintptr_t bytes, size_t length, size_t layer, const std::string& read, uint32_t slot) {
-        machine.set_text(text_at(bytes, length));
-        std::vector<float> weights;
-        memread::ReadError error;
-        const memread::BankRead which = read == "mlp" ? memread::BankRead::kMlp : memread::BankRead::kAssoc;
-        if (!machine.slot_weights(layer, which, slot, weights, error)) return error_object(error);
-        val result = val::object();
-        result.set("weights", typed_array_copy("Float32Array", weights));
-        return result;
+        return guarded([&] {
+          machine.set_text(text_at(bytes, length));
+          std::vector<float> weights;
+          memread::ReadError error;
+          const memread::BankRead which = read == "mlp" ? memread::BankRead::kMlp : memread::BankRead::kAssoc;
+          if (!machine.slot_weights(layer, which, slot, weights, error)) return error_object(error);
+          val result = val::object();
+          result.set("weights", typed_array_copy("Float32Array", weights));
+          return result;
+        }, &machine);
       })
       // ---- the machine's memory ----
       // Parses a memory file at [bytes, bytes + size) and attaches it → {} or {error}.
       .function("loadMemory", +[](Machine& machine, uintptr_t bytes, size_t size, double max_bytes) {
-        auto memory = std::make_shared<Memory>(machine.config().dim, memread::MemoryParams{}, machine.bank_digest());
-        std::string problem;
-        if (!memread::load_memory(reinterpret_cast<const uint8_t*>(bytes), size, machine.bank_digest(),
-                                  machine.config().dim, size_t(max_bytes), *memory, problem) ||
-            !machine.attach_memory(memory, problem)) {
-          val result = val::object();
-          result.set("error", problem);
-          return result;
-        }
-        return val::object();
+        return guarded([&] {
+          auto memory = std::make_shared<Memory>(machine.config().dim, memread::MemoryParams{}, machine.bank_digest());
+          std::string problem;
+          if (!memread::load_memory(reinterpret_cast<const uint8_t*>(bytes), size, machine.bank_digest(),
+                                    machine.config().dim, size_t(max_bytes), *memory, problem) ||
+              !machine.attach_memory(memory, problem)) {
+            val result = val::object();
+            result.set("error", problem);
+            return result;
+          }
+          return val::object();
+        });
       })
       // "" on success, else why the memory is not this bank's.
       .function("attachMemory", +[](Machine& machine, MemoryHandle memory) {
@@ -334,11 +385,13 @@ EMSCRIPTEN_BINDINGS(memread) {
       // The attached memory, or null.
       .function("memory", +[](const Machine& machine) { return handle_of(machine.memory()); })
       .function("evaluate", +[](Machine& machine, const std::string& text) {
-        const memread::Evaluation e = machine.evaluate(machine.tokenizer().encode(text));
-        val result = val::object();
-        result.set("bitsPerByte", e.bits_per_byte);
-        result.set("tokens", e.tokens);
-        result.set("bytes", e.bytes);
-        return result;
+        return guarded([&] {
+          const memread::Evaluation e = machine.evaluate(machine.tokenizer().encode(text));
+          val result = val::object();
+          result.set("bitsPerByte", e.bits_per_byte);
+          result.set("tokens", e.tokens);
+          result.set("bytes", e.bytes);
+          return result;
+        }, &machine);
       });
 }

@@ -186,19 +186,19 @@ class CoreMemBank {
     }
 
     const bank = new module.PackedBank(kernel);
-    const error = bank.reserve(slots, dim, dim, dtype === 'i8');
-    if (error) {
+    const reserved = bank.reserve(slots, dim, dim, dtype === 'i8');
+    if (reserved.error !== undefined) {
       bank.delete();
-      throw new MemreadError('OUT_OF_MEMORY', error);
+      throw new MemreadError(reserved.code, reserved.error);
     }
     // Write K and V straight into the bank's memory; read HEAPF32 afresh, after the allocation.
     module.HEAPF32.set(keys, bank.keyRowsOffset() >>> 2);
     module.HEAPF32.set(values, bank.valueRowsOffset() >>> 2);
     // Packing also checks K and V for NaN and ±Infinity (in wasm: 20× faster than a JS loop).
-    const packError = bank.pack();
-    if (packError) {
+    const packed = bank.pack();
+    if (packed.error !== undefined) {
       bank.delete();
-      throw new MemreadError('NON_FINITE', packError);
+      throw new MemreadError(packed.code, packed.error);  // NON_FINITE, or OUT_OF_MEMORY
     }
 
     this.#bank = bank;

@@ -143,16 +143,17 @@ export function createMachine(core, bytes) {
     native.delete();
     throw new MemreadError('OUT_OF_MEMORY', `out of wasm memory for a bank of ${bytes.length} bytes`);
   }
-  let error;
+  let loaded;
   try {
     core.HEAPU8.set(bytes, offset);  // HEAPU8 read after the allocation, which may grow memory
-    error = native.load(offset, bytes.length);
+    loaded = native.load(offset, bytes.length);
   } finally {
     core._free(offset);  // the machine keeps its own copy of what it needs
   }
-  if (error) {
+  if (loaded.error !== undefined) {
     native.delete();
-    throw new MemreadError('BAD_BANK', `not a valid memread bank: ${error}`);
+    if (loaded.code === 'OUT_OF_MEMORY') throw new MemreadError(loaded.code, `out of wasm memory while loading the bank: ${loaded.error}`);
+    throw new MemreadError('BAD_BANK', `not a valid memread bank: ${loaded.error}`);
   }
   return new Machine(core, native, bytes.length);
 }
@@ -262,13 +263,14 @@ class Machine {
   #tokenText(id) {
     let text = this.#tokenTexts.get(id);
     if (text === undefined) {
-      text = textDecoder.decode(this.#native.tokenBytes(id));
+      text = textDecoder.decode(this.#check(this.#native.tokenBytes(id)));
       this.#tokenTexts.set(id, text);
     }
     return text;
   }
 
-  // A failure from C++ comes with its code (EMPTY_TEXT, BAD_OPTION or OUT_OF_MEMORY).
+  // A failure from C++ comes with its code (EMPTY_TEXT, BAD_OPTION or OUT_OF_MEMORY: every call that
+  // allocates in C++ may say so, and the machine then still works, its rows dropped).
   #check(result) {
     if (result.error !== undefined) throw new MemreadError(result.code, result.error);
     return result;
@@ -481,7 +483,7 @@ class Machine {
     if (!handle) throw new MemreadError('NO_MEMORY', 'this machine has no memory to export: remember a text first');
     try {
       const result = handle.file();
-      if (result.error !== undefined) throw new MemreadError('BAD_MEMORY', result.error);
+      if (result.error !== undefined) throw new MemreadError(result.code === 'OUT_OF_MEMORY' ? result.code : 'BAD_MEMORY', result.error);
       return result.file;
     } finally {
       handle.delete();
@@ -506,22 +508,23 @@ class Machine {
     } finally {
       core._free(offset);
     }
+    if (result.code === 'OUT_OF_MEMORY') throw new MemreadError(result.code, `out of wasm memory for the memory file: ${result.error}`);
     if (result.error !== undefined) throw new MemreadError('BAD_MEMORY', `not a memory of this bank: ${result.error}`);
     return this.memory;
   }
 
   evaluate(text) {
     const native = this.#alive();
-    return native.evaluate(cleanText(text));
+    return this.#check(native.evaluate(cleanText(text)));
   }
 
   tokenize(text) {
-    return this.#alive().tokenize(cleanText(text));
+    return this.#check(this.#alive().tokenize(cleanText(text)));
   }
 
   detokenize(ids) {
     const native = this.#alive();
-    return textDecoder.decode(native.detokenize(this.#ids(ids)));
+    return textDecoder.decode(this.#check(native.detokenize(this.#ids(ids))));
   }
 
   dispose() {

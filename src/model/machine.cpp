@@ -93,13 +93,17 @@ bool Machine::assign(Bank bank, std::string& error, std::optional<Sha256> digest
     pack_panels(held.embed.data(), config.vocab_size, d, d, 1, model->embed_packed.data());
   }
 
+  // Allocated before the machine changes: if they fail, it keeps the bank it had.
+  std::vector<std::vector<int32_t>> nearest_keys(config.layers, std::vector<int32_t>(config.slots, -1));
+  std::vector<std::vector<int32_t>> nearest_values = nearest_keys;
+
   // The rows grow with the text read, not with the config's T: a bank may declare a large
   // max_context it never needs.
   memory_.reset();
   read_out_.clear();
   causal_scratch_.clear();
-  nearest_key_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
-  nearest_value_token_.assign(config.layers, std::vector<int32_t>(config.slots, -1));
+  nearest_key_token_ = std::move(nearest_keys);
+  nearest_value_token_ = std::move(nearest_values);
   model_ = std::move(model);
   reset_levels();
   text_tokens_.clear();
@@ -230,6 +234,22 @@ size_t Machine::rows_kept() const {
   size_t rows = 0;
   for (size_t l = 0; l <= config().layers; ++l) rows += levels_[l].valid.size();
   return rows;
+}
+
+void Machine::drop_rows() {
+  // Swapped with empty vectors, not cleared: clear() keeps the storage, and the storage is what
+  // must be given back.
+  std::vector<Level>().swap(levels_);
+  std::vector<int32_t>().swap(text_tokens_);
+  text_encoding_.clear();
+  window_start_ = 0;
+  std::vector<float>().swap(read_out_);
+  std::vector<float>().swap(causal_scratch_);
+  std::vector<float>().swap(branch_h_);
+  std::vector<float>().swap(memory_scratch_);
+  std::vector<float>().swap(branch_rows_);
+  clear_branches();
+  reset_levels();
 }
 
 void Machine::set_tokens(const std::vector<int32_t>& tokens) {

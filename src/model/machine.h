@@ -214,6 +214,10 @@ class Machine {
   size_t rows_kept() const;
   // Rows the levels' storage has room for: what the rows take in memory (at least rows_kept()).
   size_t row_capacity() const;
+  // Forgets every row, branch and the text, and gives their storage back; keeps the bank and the
+  // memory. After an allocation failed in the middle of a read (src/model/out_of_memory.h), what
+  // it had half grown is gone, and the next read recomputes what it needs.
+  void drop_rows();
 
  private:
   struct Model;  // the bank, laid out for the kernels

@@ -14,22 +14,11 @@
 #include "model/machine.h"
 #include "model/memory_writer.h"
 #include "model/random_bank.h"
+#include "model_forms.h"
 #include "reference_machine.h"
 
 namespace memread {
 namespace {
-
-struct Form {
-  ContextForm context;
-  PositionForm position;
-  const char* name;
-};
-const Form kForms[] = {
-    {ContextForm::kInput, PositionForm::kNone, "input/none"},
-    {ContextForm::kInput, PositionForm::kLearned, "input/learned"},
-    {ContextForm::kHidden, PositionForm::kNone, "hidden/none"},
-    {ContextForm::kHidden, PositionForm::kLearned, "hidden/learned"},
-};
 
 // A random bank of the form with its E, K and V quantized to int8 (as memread quantize does), and
 // the same weights as floats (code × scale) for the reference.

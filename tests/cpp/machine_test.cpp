@@ -13,6 +13,7 @@
 #include "machine_support.h"
 #include "model/machine.h"
 #include "model/random_bank.h"
+#include "model_forms.h"
 #include "reference_machine.h"
 
 namespace memread {
@@ -28,18 +29,6 @@ ModelConfig small_config(ContextForm context, PositionForm position, size_t laye
   config.max_context = 16;
   return config;
 }
-
-struct Form {
-  ContextForm context;
-  PositionForm position;
-  const char* name;
-};
-const Form kForms[] = {
-    {ContextForm::kInput, PositionForm::kNone, "input/none"},
-    {ContextForm::kInput, PositionForm::kLearned, "input/learned"},
-    {ContextForm::kHidden, PositionForm::kNone, "hidden/none"},
-    {ContextForm::kHidden, PositionForm::kLearned, "hidden/learned"},
-};
 
 std::vector<int32_t> random_tokens(size_t count, size_t vocab, unsigned seed) {
   std::mt19937 rng(seed);
@@ -223,6 +212,26 @@ TEST(Machine, APasteAfterATextKeepsNoStorageForTheGap) {
     size_t bound = 0;
     for (size_t l = 0; l <= L; ++l) bound += (hidden ? (L - l + 1) * T : (l == 0 ? 2 * T : 1)) + T;
     EXPECT_LE(machine.row_capacity(), bound) << form.name;
+  }
+}
+
+// What a read does after an allocation failed in the middle of the last one (out_of_memory.h):
+// drop_rows gives every row's storage back, and the next read equals a fresh machine's.
+TEST(Machine, AfterDropRowsNoStorageIsHeldAndTheNextReadEqualsAFreshOne) {
+  for (const Form& form : kForms) {
+    const Bank bank = make_random_bank(small_config(form.context, form.position, 3), 10, kSampleEnglish, 19);
+    const std::vector<int32_t> text = random_tokens(300, bank.config.vocab_size, 23);
+    Machine machine = machine_of(bank);
+    logits_of(machine, text);
+    std::vector<float> branch_logits;
+    ReadError error;
+    ASSERT_TRUE(machine.read_branches({{Machine::kTextEnd, 5}}, branch_logits, error)) << error.message;
+    machine.drop_rows();
+    EXPECT_EQ(machine.row_capacity(), 0u) << form.name;
+    EXPECT_EQ(machine.branch_count(), 0u) << form.name;
+    EXPECT_TRUE(machine.tokens().empty()) << form.name;
+    Machine fresh = machine_of(bank);
+    EXPECT_EQ(logits_of(machine, text), logits_of(fresh, text)) << form.name;
   }
 }
 

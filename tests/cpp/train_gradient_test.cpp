@@ -9,24 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "model_forms.h"
 #include "reference_machine.h"
 #include "train/parameters.h"
 #include "train/sequence_gradient.h"
 
 namespace memread::train {
 namespace {
-
-struct Form {
-  ContextForm context;
-  PositionForm position;
-  const char* name;
-};
-const Form kForms[] = {
-    {ContextForm::kInput, PositionForm::kNone, "input_none"},
-    {ContextForm::kInput, PositionForm::kLearned, "input_learned"},
-    {ContextForm::kHidden, PositionForm::kNone, "hidden_none"},
-    {ContextForm::kHidden, PositionForm::kLearned, "hidden_learned"},
-};
 
 ModelConfig gradient_config(const Form& form, size_t max_context = 9) {
   ModelConfig c;

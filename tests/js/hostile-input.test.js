@@ -441,6 +441,43 @@ test('memory freed by disposed banks is reused: a load that fits only there is c
   machine.dispose();
 });
 
+// Allocates all of wasm memory but less than 64 KiB, in blocks: what a page that used its 4 GiB leaves.
+function exhaustWasmMemory(core) {
+  const blocks = [];
+  for (const size of [64 * MIB, MIB, 64 * 1024]) {
+    for (let block; (block = core._malloc(size) >>> 0);) blocks.push(block);
+  }
+  return blocks;
+}
+
+test('an allocation that fails inside C++ is OUT_OF_MEMORY from C++ itself, and the machine reads on', async () => {
+  const { api, core } = await privateApi();
+  const enBrown = new Uint8Array(fs.readFileSync(path.join(ROOT, 'banks/en-brown.safetensors')));
+  // About 1,300 characters (fit the text buffer the first read makes), about 300 tokens: their rows
+  // take megabytes, so reading them must grow the machine's storage.
+  const text = 'The jury said it did find that many of the laws were not in the best interest of the people. '.repeat(14);
+  const reference = await api.loadMachine(enBrown);
+  const predicted = reference.predict(text, { topK: 3 });
+  const completed = reference.complete(`${text}The gov`, { topK: 3 });
+  reference.dispose();
+
+  const machine = await api.loadMachine(enBrown);
+  machine.predict('The jury', { topK: 1 });
+  const blocks = exhaustWasmMemory(core);
+  try {
+    // Past the JS package's checks (the text fits its buffer): the rows' growth fails in C++.
+    throwsCode(() => machine.predict(text, { topK: 3 }), 'OUT_OF_MEMORY', /^an allocation failed in wasm memory \(4 GiB at most\)$/);
+    throwsCode(() => machine.complete(`${text}The gov`, { topK: 3 }), 'OUT_OF_MEMORY', /allocation failed/);
+  } finally {
+    for (const block of blocks) core._free(block);
+  }
+  // Nothing was lost: the bank reads as a fresh machine does, and the module works.
+  assert.deepEqual(machine.predict(text, { topK: 3 }), predicted);
+  assert.deepEqual(machine.complete(`${text}The gov`, { topK: 3 }), completed);
+  machine.dispose();
+  assert.deepEqual(Array.from(api.memRead(new Float32Array([1000, 0]), new Float32Array([1, 0, 0, 1]), new Float32Array([10, 20, 30, 40]), 1)), [10, 20]);
+});
+
 test('past 2 GiB of wasm memory, banks load and reads work (addresses above 2^31)', async () => {
   const { api, core } = await privateApi();
   for (let i = 0; i < 36; i++) assert.ok(core._malloc(64 * MIB), 'ballast');  // 2.25 GiB kept

@@ -41,14 +41,6 @@ Int8Bank int8_bank(ContextForm context, PositionForm position, size_t layers, si
   return bank;
 }
 
-std::vector<int32_t> random_tokens(size_t count, size_t vocab, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> id(0, int32_t(vocab) - 1);
-  std::vector<int32_t> tokens(count);
-  for (int32_t& t : tokens) t = id(rng);
-  return tokens;
-}
-
 double largest(const reference::Vec& z) {
   double scale = 1.0;
   for (double x : z) scale = std::max(scale, std::fabs(x));

@@ -30,14 +30,6 @@ ModelConfig small_config(ContextForm context, PositionForm position, size_t laye
   return config;
 }
 
-std::vector<int32_t> random_tokens(size_t count, size_t vocab, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> id(0, int32_t(vocab) - 1);
-  std::vector<int32_t> tokens(count);
-  for (int32_t& t : tokens) t = id(rng);
-  return tokens;
-}
-
 // Logits within 1e-4 of the reference, relative to the largest logit (float32 through the layers).
 void expect_logits_near(const std::vector<float>& logits, const reference::Vec& expected,
                         const std::string& what) {

@@ -346,9 +346,9 @@ export interface Machine {
    * the token sequences that spell the letters typed. Tab-to-accept inserts `text` of the first.
    * @example
    * machine.complete('He walked into the ro', { topK: 2 });
-   * // → [{ text: 'om', prob: 0.469, tokens: [1495] }, { text: 'cked', prob: 0.103, tokens: [303, 99, 555] }]
+   * // → [{ text: 'om', prob: 0.464, tokens: [1495] }, { text: 'cked', prob: 0.101, tokens: [303, 99, 555] }]
    * machine.complete('The jury said it would ', { topK: 2 });
-   * // → [{ text: 'not', prob: 0.564, tokens: [400] }, { text: 'have', prob: 0.095, tokens: [998] }]
+   * // → [{ text: 'not', prob: 0.564, tokens: [400] }, { text: 'have', prob: 0.096, tokens: [998] }]
    */
   complete(text: string, options?: CompleteOptions): Completion[];
   /**
@@ -356,7 +356,7 @@ export interface Machine {
    * reads the half-typed word as a token sequence: {@link complete} is what a person wants).
    * @example
    * machine.predict('He walked into the ro', { topK: 2 });
-   * // → [{ token: 'c', id: 99, prob: 0.323 }, { token: 'l', id: 108, prob: 0.180 }]
+   * // → [{ token: 'c', id: 99, prob: 0.319 }, { token: 'l', id: 108, prob: 0.180 }]
    */
   predict(text: string, options?: { topK?: number }): TokenPrediction[];
   /**
@@ -366,7 +366,7 @@ export interface Machine {
    * let out = '';
    * const options = { maxTokens: 16, temperature: 0.8, topP: 0.95, repetitionPenalty: 1.3, noRepeatNgramSize: 3, seed: 1 };
    * for await (const piece of machine.generate('He walked into the ro', options)) out += piece;
-   * // → out === 'ckins and roles in the walls in the buildings . The '
+   * // → out === 'ckins and rooms in the wall . He got out .\nHe went '
    */
   generate(text: string, options?: GenerateOptions): AsyncIterable<string>;
   /** What each layer read for the last position of `text`: enough to draw what the model looked at. */
@@ -465,13 +465,13 @@ export interface WorkerMachine {
    * As {@link Machine.complete}; latest call wins, apart from predicts (a keystroke asks for both).
    * @example
    * await machine.complete('The jury said it would ', { topK: 2 });
-   * // → [{ text: 'not', prob: 0.564, tokens: [400] }, { text: 'have', prob: 0.095, tokens: [998] }]
+   * // → [{ text: 'not', prob: 0.564, tokens: [400] }, { text: 'have', prob: 0.096, tokens: [998] }]
    */
   complete(text: string, options?: CompleteOptions & CallOptions): Promise<Completion[]>;
   /**
    * @example
    * await machine.predict('He walked into the ro', { topK: 2 });
-   * // → [{ token: 'c', id: 99, prob: 0.323 }, { token: 'l', id: 108, prob: 0.180 }]
+   * // → [{ token: 'c', id: 99, prob: 0.319 }, { token: 'l', id: 108, prob: 0.180 }]
    */
   predict(text: string, options?: { topK?: number } & CallOptions): Promise<TokenPrediction[]>;
   /**
@@ -534,7 +534,7 @@ export interface WorkerMachine {
  * const machine = await loadMachineInWorker('/banks/en-brown.safetensors', {
  *   onProgress: ({ loaded, total }) => bar.value = total ? loaded / total : 0,
  * });
- * await machine.complete('He walked into the ro');  // → [{ text: 'om', prob: 0.469, tokens: [1495] }, …]
+ * await machine.complete('He walked into the ro');  // → [{ text: 'om', prob: 0.464, tokens: [1495] }, …]
  * machine.terminate();
  */
 export function loadMachineInWorker(source: BankSource, options?: LoadMachineOptions): Promise<WorkerMachine>;

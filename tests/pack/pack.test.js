@@ -185,7 +185,7 @@ test('the tarball holds what the package needs and nothing else', () => {
   for (const f of REQUIRED) assert.ok(files.includes(f), `${f} is in the tarball`);
   const extra = files.filter((f) => !ALLOWED.test(f));
   assert.deepEqual(extra, [], 'files that do not belong in the package');
-  // The bank is most of it: 3.95 MB of the 4.4 MB unpacked, 3.8 MB gzip.
+  // The bank is most of it: 2.03 MB of the 2.7 MB unpacked, 2.1 MB gzip.
   const bank = fs.statSync(BANK).size;
   assert.ok(packed.unpackedSize - bank < 1024 * 1024, `the package without its bank is ${packed.unpackedSize - bank} bytes, under 1 MiB`);
   assert.ok(packed.size < 4.5 * 1024 * 1024, `the tarball is ${packed.size} bytes, under 4.5 MiB`);

@@ -30,13 +30,14 @@ def with_header(header_text, body):
 
 
 class ReadTest(unittest.TestCase):
-    def test_the_shipped_f16_bank_rewritten_by_python_reads_the_same_in_cpp(self):
+    def test_the_shipped_int8_bank_rewritten_by_python_reads_the_same_in_cpp(self):
         bank = read_bank(os.path.join(BANKS, "en-brown.safetensors"))
+        self.assertEqual(bank.dtypes["embed"], "I8")
         with tempfile.TemporaryDirectory() as folder:
             out = os.path.join(folder, "copy.safetensors")
-            write_bank(bank, out, "f16")
+            write_bank(bank, out, "i8")
             again = read_bank(out)
-            self.assertTrue(np.array_equal(again.embed, bank.embed))  # F16 → float → F16 is exact
+            self.assertTrue(np.array_equal(again.embed, bank.embed))  # codes × scale → the same codes and scale
             self.assertEqual(again.training, bank.training)
             original = memread("eval", "--bank", os.path.join(BANKS, "en-brown.safetensors"), "--json", SPLIT_TEXT).stdout
             self.assertEqual(memread("eval", "--bank", out, "--json", SPLIT_TEXT).stdout, original)
@@ -63,7 +64,7 @@ class ReadTest(unittest.TestCase):
                 cpp_tensors, _ = parse(f.read())
             codes = cpp_tensors["embed"].array().astype(np.float32)
             self.assertTrue(np.array_equal(bank.embed, codes * cpp_tensors["embed.scale"].array()[:, None]))
-            # Python's writer makes the same codes and scales from the same F16 weights
+            # Python's writer makes the same codes and scales from the same weights
             source = read_bank(os.path.join(BANKS, "en-brown.safetensors"))
             mine, _ = parse(bank_bytes(source, "i8"))
             for name in ("embed", "embed.scale", "layers.0.keys", "layers.3.values.scale"):
